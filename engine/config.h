@@ -1,0 +1,130 @@
+/* Configuration: the VMware Event Router's RouterConfig (apiVersion
+ * event-router.vmware.com/v1alpha1) in YAML, plus our optional extensions.
+ *
+ * config_load() reads and validates the whole file and collects every problem it finds as
+ * "file:line:col: field: message" so check-config can print them all at once. The resulting
+ * struct is plain data owned by the config (free with config_free). Secrets given as
+ * passwordFile/env references are resolved at load time and registered with the logger's mask. */
+#ifndef EVENT_ROUTER_CONFIG_H
+#define EVENT_ROUTER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum {
+    AUTH_NONE = 0,
+    AUTH_BASIC,            /* type: basic_auth, basicAuth: {username, password} */
+    AUTH_AWS_ACCESS_KEY,   /* type: aws_access_key, awsAccessKeyAuth: {accessKey, secretKey} */
+    AUTH_AWS_IAM_ROLE,     /* type: aws_iam_role */
+    AUTH_ACTIVE_DIRECTORY, /* type: active_directory, activeDirectoryAuth: {domain, username, password} */
+} config_auth_type;
+
+typedef struct config_auth {
+    config_auth_type type;
+    char *username;
+    char *password; /* secret */
+    char *domain;
+    char *access_key;
+    char *secret_key; /* secret */
+} config_auth;
+
+typedef struct config_webhook {
+    char *bind_address; /* "host:port" */
+    char *path;         /* never "/" */
+    config_auth auth;
+    size_t max_body_bytes; /* 413 above this; default 4 MiB */
+} config_webhook;
+
+typedef struct config_vcenter {
+    char *address; /* https://host/sdk */
+    bool insecure_ssl;
+    char *ca_file;
+    bool checkpoint;
+    char *checkpoint_dir;
+    config_auth auth;
+} config_vcenter;
+
+typedef enum { PROVIDER_WEBHOOK, PROVIDER_VCENTER } config_provider_kind;
+
+typedef struct config_provider {
+    char *name;
+    config_provider_kind kind;
+    int line; /* where it was declared, for later messages */
+    config_webhook webhook;
+    config_vcenter vcenter;
+} config_provider;
+
+typedef struct config_k8s_ref {
+    char *api_version;
+    char *kind;
+    char *name;
+    char *namespace_; /* default "default" */
+} config_k8s_ref;
+
+typedef struct config_knative {
+    bool structured; /* encoding: structured; default binary */
+    bool insecure_ssl;
+    char *ca_file;
+    char *uri; /* a string, or built from VEBA's {scheme, host, path}; NULL when ref is used */
+    bool has_ref;
+    config_k8s_ref ref;
+    config_auth auth;
+} config_knative;
+
+typedef enum { PROCESSOR_KNATIVE } config_processor_kind;
+
+typedef struct config_processor {
+    char *name;
+    config_processor_kind kind;
+    int line;
+    config_knative knative;
+} config_processor;
+
+typedef struct config_metrics {
+    bool enabled;
+    char *bind_address; /* default "127.0.0.1:8082" */
+    config_auth auth;
+} config_metrics;
+
+/* delivery: {...} - applies to every processor. */
+typedef struct config_delivery {
+    double timeout_seconds;         /* total per attempt; default 30 */
+    double connect_timeout_seconds; /* default 5 */
+    int retries;                    /* attempts after the first; default 10 */
+    double backoff_initial_seconds; /* default 0.5 */
+    double backoff_max_seconds;     /* default 30 */
+    int max_in_flight;              /* per processor; default 64 */
+} config_delivery;
+
+typedef struct config {
+    char *path;
+    char *name; /* metadata.name */
+    config_provider *providers;
+    size_t provider_count;
+    config_processor *processors;
+    size_t processor_count;
+    config_metrics metrics;
+    config_delivery delivery;
+    char *scripts_dir;    /* scripts: {dir} */
+    char *console_socket; /* console: {socket} */
+    char *deadletter_dir; /* deadLetter: {dir}; default "./deadletter" */
+    size_t queue_capacity; /* queue: {capacity}; default 10000 */
+} config;
+
+typedef struct config_errors {
+    char **messages; /* "file:line:col: field: message" */
+    size_t count;
+    size_t cap;
+} config_errors;
+
+/* Returns NULL and fills errors when the file cannot be read or is invalid. */
+config *config_load(const char *path, config_errors *errors);
+/* Same, from a string; name is used in place of the file name in messages. */
+config *config_parse(const char *name, const char *yaml, size_t len, config_errors *errors);
+void config_free(config *cfg);
+
+void config_errors_add(config_errors *errors, const char *file, int line, int col, const char *field,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void config_errors_free(config_errors *errors);
+
+#endif

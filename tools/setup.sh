@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what event-router needs to build, test and run its demo on Debian 12, only what is
+# missing: Debian packages (apt-get, through sudo when not root) and the npm packages of the test
+# peers (the official CloudEvents SDK). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential cmake pkg-config clang-format
+  libuv1-dev libcurl4-openssl-dev libcjson-dev liblua5.4-dev libyaml-dev libxml2-dev libssl-dev
+  libhttp-parser-dev lua-busted nodejs npm wrk curl)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d tests/peers/node_modules/cloudevents ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
+  echo "setup: installing the test peers' npm packages"
+  (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+  touch tests/peers/node_modules
+fi

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, checks formatting, builds the release and the
+# sanitizer (ASan+UBSan) flavours, runs the whole ctest suite (unit + integration against the real
+# binary) on both, and the busted specs of the Lua scripts when there are any.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+
+echo "== clang-format"
+git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run -Werror
+
+status=0
+for flavour in release asan; do
+  echo "== build ($flavour)"
+  tools/build.sh "$flavour"
+  dir=build; [ "$flavour" = asan ] && dir=build-asan
+  echo "== ctest ($flavour)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$dir" --output-on-failure -j2 || status=1
+done
+
+if compgen -G "spec/*_spec.lua" >/dev/null; then
+  echo "== busted specs"
+  busted --lpath='scripts/?.lua;scripts/lib/?.lua' spec || status=1
+fi
+exit $status
