@@ -46,6 +46,8 @@ typedef struct event {
     char *ordering_key;      /* events with the same key are delivered in order; NULL: subject */
     const char *source_name; /* name of the source that produced it (owned by the config) */
     void *source_token;      /* opaque to everyone but the source (e.g. a vCenter event key) */
+    unsigned deliveries_pending; /* processors that still owe an ack or nack for this event */
+    unsigned deliveries_failed;  /* of those finished, how many dead-lettered it */
 } event;
 
 event *event_new(void);

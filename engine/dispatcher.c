@@ -1,0 +1,369 @@
+#include "dispatcher.h"
+
+#include "backoff.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One event on its way to one processor. */
+typedef struct delivery_job {
+    dispatcher *owner;
+    event *ev;
+    int attempts;
+    char last_error[256];
+    struct key_chain *chain;        /* NULL for events without an ordering key */
+    struct delivery_job *next_same; /* the next job of the same key, waiting behind this one */
+    struct delivery_job *next_ready;
+    struct delivery_job *prev_all, *next_all; /* every live job, for abandon */
+    bool in_attempt;
+    bool timer_started;
+    uv_timer_t retry_timer; /* initialised on the first retry only */
+} delivery_job;
+
+/* The jobs of one ordering key: head is the only one that may run. */
+typedef struct key_chain {
+    char *key;
+    delivery_job *head, *tail;
+    struct key_chain *next_in_bucket;
+} key_chain;
+
+#define KEY_BUCKETS 4096
+
+struct dispatcher {
+    uv_loop_t *loop;
+    dispatcher_options options;
+    char *processor_name;
+    key_chain *buckets[KEY_BUCKETS];
+    delivery_job *ready_head, *ready_tail;
+    delivery_job *all_jobs;
+    size_t pending;
+    size_t attempts_running;
+    size_t timers_open; /* job timers not yet closed: the dispatcher outlives them */
+    bool abandoning;
+    char abandon_reason[128];
+    bool closing;
+    void (*closed)(void *user);
+    void *closed_user;
+};
+
+static double default_random01(void)
+{
+    return drand48();
+}
+
+static size_t key_hash(const char *key)
+{
+    size_t hash = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        hash = (hash ^ *p) * 1099511628211ULL;
+    return hash % KEY_BUCKETS;
+}
+
+dispatcher *dispatcher_new(uv_loop_t *loop, const dispatcher_options *options)
+{
+    dispatcher *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->loop = loop;
+    d->options = *options;
+    if (!d->options.random01)
+        d->options.random01 = default_random01;
+    d->processor_name = strdup(options->processor_name);
+    if (!d->processor_name) {
+        free(d);
+        return NULL;
+    }
+    d->options.processor_name = d->processor_name;
+    return d;
+}
+
+size_t dispatcher_pending(const dispatcher *d)
+{
+    return d->pending;
+}
+
+static void ready_push(dispatcher *d, delivery_job *job)
+{
+    job->next_ready = NULL;
+    if (d->ready_tail)
+        d->ready_tail->next_ready = job;
+    else
+        d->ready_head = job;
+    d->ready_tail = job;
+}
+
+static delivery_job *ready_pop(dispatcher *d)
+{
+    delivery_job *job = d->ready_head;
+    if (job) {
+        d->ready_head = job->next_ready;
+        if (!d->ready_head)
+            d->ready_tail = NULL;
+    }
+    return job;
+}
+
+static void ready_remove(dispatcher *d, delivery_job *job)
+{
+    delivery_job **link = &d->ready_head, *prev = NULL;
+    while (*link && *link != job) {
+        prev = *link;
+        link = &(*link)->next_ready;
+    }
+    if (!*link)
+        return;
+    *link = job->next_ready;
+    if (d->ready_tail == job)
+        d->ready_tail = prev;
+}
+
+/* Puts job behind the others of its key; true when it is first in line and may run now. */
+static bool chain_enqueue(dispatcher *d, delivery_job *job, const char *key)
+{
+    size_t bucket = key_hash(key);
+    key_chain *chain = d->buckets[bucket];
+    while (chain && strcmp(chain->key, key) != 0)
+        chain = chain->next_in_bucket;
+    if (chain) {
+        chain->tail->next_same = job;
+        chain->tail = job;
+        job->chain = chain;
+        return false;
+    }
+    chain = calloc(1, sizeof *chain);
+    if (!chain || !(chain->key = strdup(key))) {
+        /* Without memory for the chain, deliver unordered rather than lose the event. */
+        free(chain);
+        log_warn("dispatcher", "out of memory for ordering key; delivering %s unordered",
+                 job->ev->id);
+        return true;
+    }
+    chain->head = chain->tail = job;
+    chain->next_in_bucket = d->buckets[bucket];
+    d->buckets[bucket] = chain;
+    job->chain = chain;
+    return true;
+}
+
+/* The head of a chain finished: the next job of the key becomes runnable. */
+static void chain_advance(dispatcher *d, delivery_job *job)
+{
+    key_chain *chain = job->chain;
+    if (!chain)
+        return;
+    chain->head = job->next_same;
+    if (chain->head) {
+        ready_push(d, chain->head);
+        return;
+    }
+    key_chain **link = &d->buckets[key_hash(chain->key)];
+    while (*link != chain)
+        link = &(*link)->next_in_bucket;
+    *link = chain->next_in_bucket;
+    free(chain->key);
+    free(chain);
+}
+
+static void maybe_finish_close(dispatcher *d)
+{
+    if (!d->closing || d->pending > 0 || d->timers_open > 0)
+        return;
+    void (*closed)(void *) = d->closed;
+    void *user = d->closed_user;
+    free(d->processor_name);
+    free(d);
+    if (closed)
+        closed(user);
+}
+
+static void free_job_after_timer_close(uv_handle_t *handle)
+{
+    delivery_job *job = handle->data;
+    dispatcher *d = job->owner;
+    free(job);
+    d->timers_open--;
+    maybe_finish_close(d);
+}
+
+static void pump(dispatcher *d);
+
+/* The job's final outcome: ack (delivered) or nack (dead-lettered). */
+static void finish(delivery_job *job, bool delivered)
+{
+    dispatcher *d = job->owner;
+    event *ev = job->ev;
+    if (delivered) {
+        d->options.stats->delivered++;
+        metrics_observe_latency(d->options.metrics, (double)(uv_hrtime() - ev->received_ns) / 1e9);
+    } else {
+        d->options.stats->failed++;
+        d->options.metrics->events_dead_lettered++;
+        deadletter_write(d->options.deadletter, d->processor_name, ev, job->attempts,
+                         job->last_error);
+        log_warn("dispatcher", "%s: event %s dead-lettered after %d attempt(s): %s",
+                 d->processor_name, ev->id, job->attempts, job->last_error);
+    }
+    metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type, delivered);
+
+    chain_advance(d, job);
+    if (job->prev_all)
+        job->prev_all->next_all = job->next_all;
+    else
+        d->all_jobs = job->next_all;
+    if (job->next_all)
+        job->next_all->prev_all = job->prev_all;
+    d->pending--;
+
+    if (job->timer_started) {
+        uv_close((uv_handle_t *)&job->retry_timer, free_job_after_timer_close);
+    } else {
+        free(job);
+    }
+    d->options.done(d->options.owner, ev, delivered);
+    event_unref(ev);
+    pump(d);
+    maybe_finish_close(d);
+}
+
+static void on_retry_timer(uv_timer_t *timer)
+{
+    delivery_job *job = timer->data;
+    ready_push(job->owner, job);
+    pump(job->owner);
+}
+
+static void schedule_retry(delivery_job *job, const delivery_result *result)
+{
+    dispatcher *d = job->owner;
+    const config_delivery *policy = d->options.delivery;
+    double delay = backoff_delay_seconds(job->attempts, policy->backoff_initial_seconds,
+                                         policy->backoff_max_seconds, d->options.random01());
+    /* The target's own Retry-After wins, but a hostile or broken value cannot park the event for
+     * hours: it is capped at the configured maximum backoff. */
+    if (result->retry_after_seconds >= 0)
+        delay = result->retry_after_seconds < policy->backoff_max_seconds
+                    ? result->retry_after_seconds
+                    : policy->backoff_max_seconds;
+    if (!job->timer_started) {
+        uv_timer_init(d->loop, &job->retry_timer);
+        job->retry_timer.data = job;
+        job->timer_started = true;
+        d->timers_open++;
+    }
+    d->options.stats->retries++;
+    log_debug("dispatcher", "%s: retrying event %s in %.3fs (attempt %d): %s", d->processor_name,
+              job->ev->id, delay, job->attempts, job->last_error);
+    uv_timer_start(&job->retry_timer, on_retry_timer, (uint64_t)(delay * 1000.0), 0);
+}
+
+static void on_attempt_done(void *attempt, const delivery_result *result)
+{
+    delivery_job *job = attempt;
+    dispatcher *d = job->owner;
+    job->in_attempt = false;
+    d->attempts_running--;
+    d->options.stats->in_flight--;
+    job->attempts++;
+    long status = result->http_status;
+    d->options.stats->responses_by_class[status >= 100 && status < 600 ? status / 100 : 0]++;
+
+    if (result->status == DELIVERY_OK) {
+        finish(job, true);
+        return;
+    }
+    snprintf(job->last_error, sizeof job->last_error, "%s", result->error);
+    if (d->abandoning) {
+        snprintf(job->last_error, sizeof job->last_error, "%s (last error: %s)", d->abandon_reason,
+                 result->error);
+        finish(job, false);
+    } else if (result->status == DELIVERY_RETRY && job->attempts <= d->options.delivery->retries) {
+        schedule_retry(job, result);
+        pump(d);
+    } else {
+        finish(job, false);
+    }
+}
+
+/* Starts attempts while there is room. A processor never calls back from inside send(), so this
+ * loop cannot re-enter itself. */
+static void pump(dispatcher *d)
+{
+    int limit = d->options.delivery->max_in_flight > 0 ? d->options.delivery->max_in_flight : 1;
+    while (!d->abandoning && d->attempts_running < (size_t)limit) {
+        delivery_job *job = ready_pop(d);
+        if (!job)
+            break;
+        job->in_attempt = true;
+        d->attempts_running++;
+        d->options.stats->in_flight++;
+        d->options.type->send(d->options.processor_state, job->ev, job, on_attempt_done);
+    }
+}
+
+void dispatcher_submit(dispatcher *d, event *ev)
+{
+    delivery_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        /* Not even a job fits: the event is still not dropped silently. */
+        deadletter_write(d->options.deadletter, d->processor_name, ev, 0, "out of memory");
+        d->options.done(d->options.owner, ev, false);
+        return;
+    }
+    job->owner = d;
+    job->ev = event_ref(ev);
+    job->next_all = d->all_jobs;
+    if (d->all_jobs)
+        d->all_jobs->prev_all = job;
+    d->all_jobs = job;
+    d->pending++;
+    const char *key = event_ordering_key(ev);
+    if (d->abandoning) {
+        snprintf(job->last_error, sizeof job->last_error, "%s", d->abandon_reason);
+        finish(job, false);
+        return;
+    }
+    if (!key || chain_enqueue(d, job, key))
+        ready_push(d, job);
+    pump(d);
+}
+
+void dispatcher_abandon(dispatcher *d, const char *reason)
+{
+    d->abandoning = true;
+    snprintf(d->abandon_reason, sizeof d->abandon_reason, "%s", reason);
+    /* Chains are finished head first so that each finish() only ever advances a chain to a job
+     * that is finished next, never one that starts an attempt. */
+    delivery_job *job = d->all_jobs;
+    while (job) {
+        delivery_job *next = job->next_all;
+        if (!job->in_attempt) {
+            ready_remove(d, job);
+            if (job->timer_started)
+                uv_timer_stop(&job->retry_timer);
+            if (!job->last_error[0] || job->attempts == 0)
+                snprintf(job->last_error, sizeof job->last_error, "%s", reason);
+            else {
+                char previous[256];
+                snprintf(previous, sizeof previous, "%s", job->last_error);
+                snprintf(job->last_error, sizeof job->last_error, "%s (last error: %.180s)", reason,
+                         previous);
+            }
+            finish(job, false);
+            next = d->all_jobs; /* finish() may have changed the list; start over */
+            while (next && next->in_attempt)
+                next = next->next_all;
+        }
+        job = next;
+    }
+}
+
+void dispatcher_close(dispatcher *d, void (*closed)(void *user), void *user)
+{
+    d->closing = true;
+    d->closed = closed;
+    d->closed_user = user;
+    maybe_finish_close(d);
+}

@@ -1,0 +1,411 @@
+#include "engine.h"
+
+#include "deadletter.h"
+#include "dispatcher.h"
+#include "event_queue.h"
+#include "http_client.h"
+#include "log.h"
+#include "metrics_server.h"
+#include "processor.h"
+#include "source.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct engine_source {
+    const source_type *type;
+    void *state;
+    const config_provider *config;
+} engine_source;
+
+typedef struct engine_processor {
+    const processor_type *type;
+    void *state;
+    dispatcher *dispatcher;
+    engine *owner;
+} engine_processor;
+
+struct engine {
+    uv_loop_t *loop;
+    const config *config;
+    metrics *metrics;
+    event_queue queue;
+    http_client *http;
+    deadletter *deadletter;
+    metrics_server *metrics_server;
+    engine_source *sources;
+    size_t source_count;
+    engine_processor *processors;
+    size_t processor_count;
+    processor_services processor_services;
+
+    uv_idle_t drain; /* runs the queue -> dispatchers step outside the sources' callbacks */
+    bool drain_active;
+    size_t in_delivery; /* events taken off the queue and not yet finished everywhere */
+    size_t max_in_delivery;
+
+    bool shutting_down;
+    bool closing_handles;
+    uv_timer_t shutdown_timer;
+    size_t handles_open;
+    size_t dispatchers_open;
+    void (*stopped)(void *user);
+    void *stopped_user;
+};
+
+static const char *source_type_name(config_provider_kind kind)
+{
+    return kind == PROVIDER_VCENTER ? "vcenter" : "webhook";
+}
+
+static const char *processor_type_name(config_processor_kind kind)
+{
+    (void)kind;
+    return "knative";
+}
+
+static size_t queue_depth_gauge(void *user)
+{
+    return event_queue_depth(user);
+}
+
+bool engine_ready(const engine *e)
+{
+    if (e->shutting_down)
+        return false;
+    for (size_t i = 0; i < e->source_count; i++)
+        if (e->sources[i].type->ready && !e->sources[i].type->ready(e->sources[i].state))
+            return false;
+    return true;
+}
+
+static bool engine_ready_callback(void *user)
+{
+    return engine_ready(user);
+}
+
+metrics *engine_metrics(engine *e)
+{
+    return e->metrics;
+}
+
+static void schedule_drain(engine *e)
+{
+    if (!e->drain_active && event_queue_depth(&e->queue) > 0 &&
+        e->in_delivery < e->max_in_delivery) {
+        uv_idle_start(&e->drain, on_drain);
+        e->drain_active = true;
+    }
+}
+
+static void on_drain(uv_idle_t *idle);
+
+static void on_queue_ready(void *consumer)
+{
+    schedule_drain(consumer);
+}
+
+static void maybe_finish_shutdown(engine *e);
+
+static void find_source_and_finish(engine *e, event *ev)
+{
+    for (size_t i = 0; i < e->source_count; i++) {
+        if (e->sources[i].config->name == ev->source_name ||
+            (ev->source_name && strcmp(e->sources[i].config->name, ev->source_name) == 0)) {
+            if (e->sources[i].type->event_done && e->sources[i].state)
+                e->sources[i].type->event_done(e->sources[i].state, ev);
+            return;
+        }
+    }
+}
+
+/* One processor acked or nacked ev. When the last one has, the event is finished: the source
+ * may advance its checkpoint past it. */
+static void on_delivery_done(void *owner, event *ev, bool delivered)
+{
+    engine_processor *p = owner;
+    engine *e = p->owner;
+    if (!delivered)
+        ev->deliveries_failed++;
+    if (--ev->deliveries_pending > 0)
+        return;
+    if (ev->deliveries_failed == 0)
+        e->metrics->events_out++;
+    find_source_and_finish(e, ev);
+    e->in_delivery--;
+    event_unref(ev);
+    schedule_drain(e);
+    maybe_finish_shutdown(e);
+}
+
+/* Routing: every processor, until the Lua scripts of a later stage choose. */
+static void dispatch_event(engine *e, event *ev)
+{
+    e->metrics->events_in++;
+    e->in_delivery++;
+    ev->deliveries_pending = (unsigned)e->processor_count;
+    ev->deliveries_failed = 0;
+    /* Every dispatcher holds its own reference; ours is dropped in on_delivery_done. */
+    for (size_t i = 0; i < e->processor_count; i++)
+        dispatcher_submit(e->processors[i].dispatcher, ev);
+}
+
+static void on_drain(uv_idle_t *idle)
+{
+    engine *e = idle->data;
+    /* A bounded batch per loop turn keeps the sockets served while a backlog drains. */
+    for (int n = 0; n < 256 && (e->shutting_down || e->in_delivery < e->max_in_delivery); n++) {
+        event *ev = event_queue_pop(&e->queue);
+        if (!ev)
+            break;
+        dispatch_event(e, ev);
+    }
+    if (event_queue_depth(&e->queue) == 0 ||
+        (!e->shutting_down && e->in_delivery >= e->max_in_delivery)) {
+        uv_idle_stop(&e->drain);
+        e->drain_active = false;
+    }
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    engine *e = handle->data;
+    e->handles_open--;
+    maybe_finish_shutdown(e);
+}
+
+static void on_dispatcher_closed(void *user)
+{
+    engine *e = user;
+    e->dispatchers_open--;
+    maybe_finish_shutdown(e);
+}
+
+static void engine_free(engine *e)
+{
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].state)
+            e->processors[i].type->destroy(e->processors[i].state);
+    free(e->processors);
+    free(e->sources);
+    event_queue_destroy(&e->queue);
+    deadletter_close(e->deadletter);
+    metrics_free(e->metrics);
+    void (*stopped)(void *) = e->stopped;
+    void *user = e->stopped_user;
+    free(e);
+    if (stopped)
+        stopped(user);
+}
+
+/* Shutdown runs in stages, each started when the previous one has nothing left:
+ * 1. deliveries finish (or the deadline dead-letters them);
+ * 2. dispatchers close; 3. the HTTP client, timers and idle handle close; 4. free. */
+static void maybe_finish_shutdown(engine *e)
+{
+    if (!e->shutting_down || e->in_delivery > 0 || event_queue_depth(&e->queue) > 0)
+        return;
+    if (!e->closing_handles) {
+        uv_timer_stop(&e->shutdown_timer);
+        for (size_t i = 0; i < e->processor_count; i++) {
+            if (e->processors[i].dispatcher) {
+                e->dispatchers_open++;
+                dispatcher *d = e->processors[i].dispatcher;
+                e->processors[i].dispatcher = NULL;
+                dispatcher_close(d, on_dispatcher_closed, e);
+            }
+        }
+        if (e->dispatchers_open > 0)
+            return;
+        e->closing_handles = true;
+        if (e->http)
+            http_client_close(e->http);
+        e->http = NULL;
+        if (e->metrics_server)
+            metrics_server_close(e->metrics_server);
+        e->metrics_server = NULL;
+        e->handles_open = 2;
+        uv_close((uv_handle_t *)&e->shutdown_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&e->drain, on_handle_closed);
+        return;
+    }
+    if (e->handles_open > 0)
+        return;
+    engine_free(e);
+}
+
+static void on_shutdown_deadline(uv_timer_t *timer)
+{
+    engine *e = timer->data;
+    size_t queued = event_queue_depth(&e->queue);
+    log_warn("engine",
+             "shutdown deadline reached with %zu event(s) in delivery and %zu queued: "
+             "dead-lettering them",
+             e->in_delivery, queued);
+    /* Queued events go into the dispatchers first so each lands in the dead-letter file of every
+     * processor it was meant for. */
+    event *ev;
+    while ((ev = event_queue_pop(&e->queue)))
+        dispatch_event(e, ev);
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].dispatcher)
+            dispatcher_abandon(e->processors[i].dispatcher, "not delivered before shutdown");
+    maybe_finish_shutdown(e);
+}
+
+void engine_shutdown(engine *e, double deadline_seconds, void (*stopped)(void *user), void *user)
+{
+    if (e->shutting_down)
+        return;
+    e->shutting_down = true;
+    e->stopped = stopped;
+    e->stopped_user = user;
+    log_info("engine", "shutting down: %zu event(s) queued, %zu in delivery",
+             event_queue_depth(&e->queue), e->in_delivery);
+    for (size_t i = 0; i < e->source_count; i++) {
+        if (e->sources[i].state) {
+            e->sources[i].type->close(e->sources[i].state);
+            e->sources[i].state = NULL;
+        }
+    }
+    uv_timer_start(&e->shutdown_timer, on_shutdown_deadline, (uint64_t)(deadline_seconds * 1000),
+                   0);
+    if (event_queue_depth(&e->queue) > 0 && !e->drain_active) {
+        uv_idle_start(&e->drain, on_drain);
+        e->drain_active = true;
+    }
+    maybe_finish_shutdown(e);
+}
+
+static int start_processors(engine *e, char *err, size_t err_cap)
+{
+    e->processors = calloc(e->config->processor_count, sizeof *e->processors);
+    if (!e->processors)
+        return -1;
+    e->processor_count = e->config->processor_count;
+    for (size_t i = 0; i < e->processor_count; i++) {
+        const config_processor *pc = &e->config->processors[i];
+        engine_processor *p = &e->processors[i];
+        p->owner = e;
+        p->type = processor_type_find(processor_type_name(pc->kind));
+        if (!p->type) {
+            snprintf(err, err_cap, "eventProcessor '%s': type not supported", pc->name);
+            return -1;
+        }
+        char reason[512] = "";
+        if (p->type->create(pc, &e->processor_services, &p->state, reason, sizeof reason) != 0) {
+            snprintf(err, err_cap, "eventProcessor '%s': %s", pc->name, reason);
+            return -1;
+        }
+        dispatcher_options options = {
+            .processor_name = pc->name,
+            .type = p->type,
+            .processor_state = p->state,
+            .delivery = &e->config->delivery,
+            .deadletter = e->deadletter,
+            .metrics = e->metrics,
+            .stats = metrics_add_processor(e->metrics, pc->name, p->type->name),
+            .done = on_delivery_done,
+            .owner = p,
+        };
+        p->dispatcher = dispatcher_new(e->loop, &options);
+        if (!p->dispatcher || !options.stats) {
+            snprintf(err, err_cap, "eventProcessor '%s': out of memory", pc->name);
+            return -1;
+        }
+        log_info("engine", "processor %s (%s) ready", pc->name, p->type->name);
+    }
+    return 0;
+}
+
+static int start_sources(engine *e, char *err, size_t err_cap)
+{
+    e->sources = calloc(e->config->provider_count, sizeof *e->sources);
+    if (!e->sources)
+        return -1;
+    e->source_count = e->config->provider_count;
+    for (size_t i = 0; i < e->source_count; i++) {
+        const config_provider *pc = &e->config->providers[i];
+        engine_source *s = &e->sources[i];
+        s->config = pc;
+        s->type = source_type_find(source_type_name(pc->kind));
+        if (!s->type) {
+            snprintf(err, err_cap, "eventProvider '%s': type not supported", pc->name);
+            return -1;
+        }
+        const char *address =
+            pc->kind == PROVIDER_WEBHOOK ? pc->webhook.bind_address : pc->vcenter.address;
+        source_services services = {
+            .loop = e->loop,
+            .queue = &e->queue,
+            .stats = metrics_add_provider(e->metrics, pc->name, s->type->name, address),
+        };
+        char reason[512] = "";
+        if (!services.stats ||
+            s->type->create(pc, &services, &s->state, reason, sizeof reason) != 0) {
+            snprintf(err, err_cap, "eventProvider '%s': %s", pc->name, reason);
+            return -1;
+        }
+        log_info("engine", "source %s (%s) started on %s", pc->name, s->type->name, address);
+    }
+    return 0;
+}
+
+/* Tears down a partly started engine synchronously enough for main() to exit with the error. */
+static void abort_start(engine *e)
+{
+    e->in_delivery = 0;
+    engine_shutdown(e, 0, NULL, NULL);
+}
+
+engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_cap)
+{
+    engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    e->loop = loop;
+    e->config = cfg;
+    e->max_in_delivery = cfg->delivery.max_in_flight > 0 ? cfg->delivery.max_in_flight * 16 : 1024;
+    e->metrics = metrics_new();
+    if (!e->metrics ||
+        !event_queue_init(&e->queue, cfg->queue_capacity ? cfg->queue_capacity : 10000)) {
+        metrics_free(e->metrics);
+        free(e);
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    e->metrics->queue_depth = queue_depth_gauge;
+    e->metrics->queue_depth_user = &e->queue;
+    event_queue_set_consumer(&e->queue, on_queue_ready, e);
+    uv_idle_init(loop, &e->drain);
+    e->drain.data = e;
+    uv_timer_init(loop, &e->shutdown_timer);
+    e->shutdown_timer.data = e;
+    e->http = http_client_new(loop);
+    e->processor_services = (processor_services){loop, e->http, &cfg->delivery};
+
+    char reason[512] = "";
+    e->deadletter = deadletter_open(cfg->deadletter_dir ? cfg->deadletter_dir : "./deadletter",
+                                    reason, sizeof reason);
+    if (!e->http || !e->deadletter || start_processors(e, reason, sizeof reason) != 0 ||
+        start_sources(e, reason, sizeof reason) != 0) {
+        snprintf(err, err_cap, "%s", reason[0] ? reason : "out of memory");
+        abort_start(e);
+        return NULL;
+    }
+    if (cfg->metrics.enabled) {
+        e->metrics_server = metrics_server_start(loop, &cfg->metrics, e->metrics,
+                                                 engine_ready_callback, e, reason, sizeof reason);
+        if (!e->metrics_server) {
+            snprintf(err, err_cap, "metricsProvider: %s", reason);
+            abort_start(e);
+            return NULL;
+        }
+        log_info("engine", "metrics on http://%s (/stats /metrics /healthz /readyz)",
+                 cfg->metrics.bind_address);
+    }
+    return e;
+}

@@ -1,0 +1,31 @@
+/* The engine: builds the pipeline from a config and runs it on one libuv loop.
+ *
+ *   sources -> queue -> (scripts, later) -> route -> dispatcher per processor -> ack/nack
+ *           -> source.event_done (checkpoints)
+ *
+ * The engine takes events off the queue only while fewer than max_pending are in delivery, so a
+ * slow target fills the queue, and a full queue pushes back on the sources. */
+#ifndef EVENT_ROUTER_ENGINE_H
+#define EVENT_ROUTER_ENGINE_H
+
+#include "config.h"
+#include "metrics.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct engine engine;
+
+/* Creates and starts everything the config names (sources, processors, metrics server). Returns
+ * NULL with a reason in err; nothing is left running then. */
+engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_cap);
+
+/* Graceful shutdown: stop intake, deliver what is queued and in flight for up to
+ * deadline_seconds, dead-letter whatever is still undelivered then, close every handle. The
+ * engine frees itself; stopped(user) runs last. Calling it twice is harmless. */
+void engine_shutdown(engine *e, double deadline_seconds, void (*stopped)(void *user), void *user);
+
+bool engine_ready(const engine *e);
+metrics *engine_metrics(engine *e);
+
+#endif
