@@ -276,8 +276,8 @@ static void on_attempt_done(void *attempt, const delivery_result *result)
     }
     snprintf(job->last_error, sizeof job->last_error, "%s", result->error);
     if (d->abandoning) {
-        snprintf(job->last_error, sizeof job->last_error, "%s (last error: %s)", d->abandon_reason,
-                 result->error);
+        snprintf(job->last_error, sizeof job->last_error, "%.100s (last error: %.140s)",
+                 d->abandon_reason, result->error);
         finish(job, false);
     } else if (result->status == DELIVERY_RETRY && job->attempts <= d->options.delivery->retries) {
         schedule_retry(job, result);
