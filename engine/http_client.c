@@ -400,8 +400,10 @@ static const char *request_configure(request *req, const http_client_request *r)
         if (append_header(req, r->headers[i].name, r->headers[i].value) != 0)
             return "out of memory";
     /* No "Expect: 100-continue" round trip: our bodies are small and the targets answer fast. */
-    if (append_header(req, "Expect", "") != 0)
+    struct curl_slist *no_expect = curl_slist_append(req->headers, "Expect:");
+    if (!no_expect)
         return "out of memory";
+    req->headers = no_expect;
     if (r->bearer_token) {
         size_t len = strlen(r->bearer_token) + 8;
         char *value = malloc(len);

@@ -84,6 +84,7 @@ typedef struct outcome {
     char conn[16];
     int in_send; /* set while http_client_send runs: a callback must never see it */
     int called_inside_send;
+    void *client;
 } outcome;
 
 static void on_done(void *user, const http_client_response *r)
@@ -322,6 +323,53 @@ static void test_close_with_requests_in_flight(void)
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+/* A callback that closes the client while other requests are still running. */
+static void on_done_then_close(void *user, const http_client_response *r)
+{
+    outcome *o = user;
+    on_done(o, r);
+    http_client_close((http_client *)o->client);
+}
+
+static void test_close_from_a_callback(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    http_client *c = http_client_new(&loop);
+    outcome o[3] = {0};
+    o[0].client = c;
+    http_client_request quick = {.method = "GET", .url = url("/quick")};
+    CHECK(http_client_send(c, &quick, on_done_then_close, &o[0]) == 0);
+    send_get(c, url("/slow?delay=2000"), 0, &o[1]);
+    send_get(c, url("/slow?delay=2000"), 0, &o[2]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(o[0].calls == 1 && o[0].status == 200);
+    CHECK(o[1].calls == 1 && o[2].calls == 1);
+    CHECK_STR(o[1].error, "client closed");
+    CHECK_STR(o[2].error, "client closed");
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
+/* A body above curl's Expect: 100-continue threshold goes out without that round trip. */
+static void test_large_post_without_expect(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    http_client *c = http_client_new(&loop);
+    outcome o = {0};
+    size_t len = 2 * 1024 * 1024;
+    char *body = malloc(len);
+    memset(body, 'a', len);
+    http_client_request req = {
+        .method = "POST", .url = url("/echo"), .body = body, .body_len = len};
+    CHECK(http_client_send(c, &req, on_done, &o) == 0);
+    free(body); /* the client keeps its own copy */
+    run_until_done(&loop, c, &o, 1);
+    CHECK(o.status == 200);
+    CHECK_CONTAINS(o.body, "\"content-length\":\"2097152\"");
+    CHECK(!strstr(o.body, "\"expect\""));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -337,6 +385,8 @@ int main(void)
     RUN_TEST(test_total_timeout);
     RUN_TEST(test_body_cap);
     RUN_TEST(test_close_with_requests_in_flight);
+    RUN_TEST(test_close_from_a_callback);
+    RUN_TEST(test_large_post_without_expect);
     server_stop();
     return CHECK_DONE();
 }
