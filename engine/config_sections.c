@@ -473,17 +473,15 @@ void config_read_metrics(config_checker *ck, const ynode *map, const char *path,
     check_string(ck, map, path, "name", true, &name);
     free(name);
     static const type_support metrics_types[] = {{"default", "default", true}};
-    const type_support *type = read_type(ck, map, path, metrics_types, COUNT(metrics_types));
+    read_type(ck, map, path, metrics_types, COUNT(metrics_types));
     out->enabled = true;
-    if (type) {
-        char section_path[256];
-        check_path(section_path, sizeof section_path, path, "default");
-        const ynode *settings = check_map(ck, map, path, "default", false);
-        check_known_keys(ck, settings, section_path,
-                         (const char *const[]){"bindAddress", "auth", NULL});
-        check_host_port(ck, settings, section_path, "bindAddress", false, &out->bind_address);
-        read_auth(ck, settings, section_path, AUTH_ALLOW(AUTH_BASIC), &out->auth);
-    }
+    char section_path[256];
+    check_path(section_path, sizeof section_path, path, "default");
+    const ynode *settings = check_map(ck, map, path, "default", false);
+    check_known_keys(ck, settings, section_path,
+                     (const char *const[]){"bindAddress", "auth", NULL});
+    check_host_port(ck, settings, section_path, "bindAddress", false, &out->bind_address);
+    read_auth(ck, settings, section_path, AUTH_ALLOW(AUTH_BASIC), &out->auth);
     if (!out->bind_address)
         out->bind_address = strdup("127.0.0.1:8082");
 }

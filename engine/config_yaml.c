@@ -26,10 +26,13 @@ static bool next_event(builder *b, yaml_event_t *event)
 {
     if (yaml_parser_parse(&b->parser, event))
         return true;
-    char message[256];
-    snprintf(message, sizeof message, "YAML syntax error: %s%s%s",
-             b->parser.problem ? b->parser.problem : "malformed document",
-             b->parser.context ? " " : "", b->parser.context ? b->parser.context : "");
+    /* libyaml's texts are fixed phrases, never document content, so they cannot leak a secret. */
+    char message[256], context[128] = "";
+    if (b->parser.context)
+        snprintf(context, sizeof context, " %s (from line %d col %d)", b->parser.context,
+                 (int)b->parser.context_mark.line + 1, (int)b->parser.context_mark.column + 1);
+    snprintf(message, sizeof message, "YAML syntax error: %s%s",
+             b->parser.problem ? b->parser.problem : "malformed document", context);
     builder_error(b, &b->parser.problem_mark, message);
     return false;
 }
