@@ -29,28 +29,28 @@ typedef struct loop_thread {
     void *user;
 } loop_thread;
 
-static void loop_thread_stop_cb(uv_async_t *async)
+static inline void loop_thread_stop_cb(uv_async_t *async)
 {
     loop_thread *lt = async->data;
     lt->on_stop(lt->user);
     uv_close((uv_handle_t *)async, NULL);
 }
 
-static void *loop_thread_main(void *arg)
+static inline void *loop_thread_main(void *arg)
 {
     loop_thread *lt = arg;
     uv_run(&lt->loop, UV_RUN_DEFAULT);
     return NULL;
 }
 
-static void loop_thread_init(loop_thread *lt)
+static inline void loop_thread_init(loop_thread *lt)
 {
     uv_loop_init(&lt->loop);
     uv_async_init(&lt->loop, &lt->stop, loop_thread_stop_cb);
     lt->stop.data = lt;
 }
 
-static void loop_thread_start(loop_thread *lt, loop_stop_fn on_stop, void *user)
+static inline void loop_thread_start(loop_thread *lt, loop_stop_fn on_stop, void *user)
 {
     lt->on_stop = on_stop;
     lt->user = user;
@@ -58,7 +58,7 @@ static void loop_thread_start(loop_thread *lt, loop_stop_fn on_stop, void *user)
 }
 
 /* Stops the loop and returns uv_loop_close()'s verdict: 0 means every handle was closed. */
-static int loop_thread_join(loop_thread *lt)
+static inline int loop_thread_join(loop_thread *lt)
 {
     uv_async_send(&lt->stop);
     pthread_join(lt->thread, NULL);
@@ -69,7 +69,7 @@ static int loop_thread_join(loop_thread *lt)
 
 /* ---- a raw HTTP client ---- */
 
-static int client_connect(int port)
+static inline int client_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -83,7 +83,7 @@ static int client_connect(int port)
     return fd;
 }
 
-static bool client_send(int fd, const char *data, size_t len)
+static inline bool client_send(int fd, const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
@@ -95,7 +95,7 @@ static bool client_send(int fd, const char *data, size_t len)
     return true;
 }
 
-static bool client_send_str(int fd, const char *text)
+static inline bool client_send_str(int fd, const char *text)
 {
     return client_send(fd, text, strlen(text));
 }
@@ -114,7 +114,7 @@ typedef struct client_reader {
     size_t len;
 } client_reader;
 
-static bool reader_fill(client_reader *r)
+static inline bool reader_fill(client_reader *r)
 {
     if (r->len == sizeof r->buffer)
         return false;
@@ -125,7 +125,7 @@ static bool reader_fill(client_reader *r)
     return true;
 }
 
-static const char *response_header(const client_response *response, const char *name)
+static inline const char *response_header(const client_response *response, const char *name)
 {
     static char value[512];
     const char *line = strstr(response->headers, "\r\n");
@@ -146,7 +146,7 @@ static const char *response_header(const client_response *response, const char *
 }
 
 /* Reads one response; its status, or -1 when the connection ended or timed out first. */
-static int client_read_response(client_reader *r, client_response *response)
+static inline int client_read_response(client_reader *r, client_response *response)
 {
     char *end;
     for (;;) {
@@ -174,7 +174,7 @@ static int client_read_response(client_reader *r, client_response *response)
 }
 
 /* True when the peer closed the connection (EOF or reset) with nothing more to read. */
-static bool client_sees_close(client_reader *r)
+static inline bool client_sees_close(client_reader *r)
 {
     if (r->len > 0)
         return false;
