@@ -15,9 +15,11 @@
 /* Stop reading from a client that pipelines faster than it reads its answers. */
 #define WRITE_QUEUE_HIGH_WATER (1024 * 1024)
 /* Idle keep-alive connections and half-closed ones are reaped by the sweep timer. */
-#define IDLE_TIMEOUT_MS 120000
-#define LINGER_TIMEOUT_MS 2000
-#define SWEEP_INTERVAL_MS 1000
+#define DEFAULT_IDLE_TIMEOUT_MS 120000
+#define MAX_LINGER_MS 2000
+#define MAX_SWEEP_INTERVAL_MS 1000
+/* Buffers above this are freed after their request instead of being kept for the next one. */
+#define KEEP_BUFFER_BYTES 4096
 #define READ_BUFFER_SIZE 65536
 
 typedef struct connection connection;
@@ -27,6 +29,7 @@ struct http_server {
     uv_tcp_t listener;
     uv_timer_t sweeper;
     size_t max_body_bytes;
+    uint64_t idle_timeout_ms;
     http_handler_fn handler;
     void *user;
     connection *connections; /* doubly linked list of open connections */
@@ -119,6 +122,11 @@ static const char *status_text(int status)
     }
 }
 
+static uint64_t linger_ms(const http_server *server)
+{
+    return server->idle_timeout_ms < MAX_LINGER_MS ? server->idle_timeout_ms : MAX_LINGER_MS;
+}
+
 /* ---- handle lifetime ---- */
 
 static void server_handle_closed(http_server *server)
@@ -173,7 +181,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
         connection_close(conn);
         return;
     }
-    conn->deadline = uv_now(conn->server->loop) + LINGER_TIMEOUT_MS;
+    conn->deadline = uv_now(conn->server->loop) + linger_ms(conn->server);
     start_reading(conn);
 }
 
@@ -227,7 +235,9 @@ static void send_bytes(connection *conn, write_request *w)
     }
 }
 
-static void send_response(connection *conn, const http_response *response, bool last)
+/* A HEAD answer carries the headers of the GET answer, Content-Length included, but no body. */
+static void send_response(connection *conn, const http_response *response, bool last,
+                          bool head_only)
 {
     const char *content_type = response->content_type;
     const char *extra = response->extra_headers ? response->extra_headers : "";
@@ -238,7 +248,8 @@ static void send_response(connection *conn, const http_response *response, bool 
                  status_text(response->status), body_len, last ? "Connection: close\r\n" : "");
     size_t type_len = content_type ? strlen(content_type) + strlen("Content-Type: \r\n") : 0;
     size_t extra_len = strlen(extra);
-    size_t total = (size_t)head_len + type_len + extra_len + 2 + body_len;
+    size_t sent_body_len = head_only ? 0 : body_len;
+    size_t total = (size_t)head_len + type_len + extra_len + 2 + sent_body_len;
     write_request *w = malloc(sizeof *w + total + 1);
     if (!w) {
         connection_close(conn);
@@ -254,8 +265,8 @@ static void send_response(connection *conn, const http_response *response, bool 
     p += extra_len;
     memcpy(p, "\r\n", 2);
     p += 2;
-    if (body_len)
-        memcpy(p, response->body, body_len);
+    if (sent_body_len)
+        memcpy(p, response->body, sent_body_len);
     w->len = total;
     send_bytes(conn, w);
 }
@@ -268,7 +279,7 @@ static void send_error(connection *conn, int status)
                               .content_type = "application/json",
                               .body = body,
                               .body_len = (size_t)len};
-    send_response(conn, &response, true);
+    send_response(conn, &response, true, false);
 }
 
 /* ---- parsing ---- */
@@ -459,11 +470,12 @@ static int on_message_complete(http_parser *parser)
 
     http_response response = {.status = 500};
     conn->server->handler(conn->server->user, &request, &response);
-    bool last = !http_should_keep_alive(parser) || conn->server->closing;
-    send_response(conn, &response, last);
+    /* After an Upgrade (or CONNECT) the bytes are no longer HTTP; we speak nothing else. */
+    bool last = !http_should_keep_alive(parser) || parser->upgrade || conn->server->closing;
+    send_response(conn, &response, last, parser->method == HTTP_HEAD);
 
     /* Do not let one large request pin its buffers for the life of a keep-alive connection. */
-    if (conn->text_cap > 8192 || conn->body_cap > 8192)
+    if (conn->text_cap > KEEP_BUFFER_BYTES || conn->body_cap > KEEP_BUFFER_BYTES)
         connection_free_request(conn);
     if (last) {
         conn->closing = true;
@@ -516,7 +528,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (conn->shut_down || conn->closing)
         return; /* draining what the peer still sends after our last answer */
-    conn->deadline = uv_now(conn->server->loop) + IDLE_TIMEOUT_MS;
+    conn->deadline = uv_now(conn->server->loop) + conn->server->idle_timeout_ms;
     size_t parsed = http_parser_execute(&conn->parser, &parser_settings, buf->base, (size_t)nread);
     enum http_errno err = HTTP_PARSER_ERRNO(&conn->parser);
     if (conn->closing) {
@@ -568,7 +580,7 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_tcp_nodelay(&conn->tcp, 1);
     http_parser_init(&conn->parser, HTTP_REQUEST);
     conn->parser.data = conn;
-    conn->deadline = uv_now(server->loop) + IDLE_TIMEOUT_MS;
+    conn->deadline = uv_now(server->loop) + server->idle_timeout_ms;
     start_reading(conn);
 }
 
@@ -655,9 +667,23 @@ http_server *http_server_start(uv_loop_t *loop, const char *bind_address, size_t
     uv_timer_init(loop, &server->sweeper);
     server->sweeper.data = server;
     server->open_handles++;
-    uv_timer_start(&server->sweeper, sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+    server->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    uv_timer_start(&server->sweeper, sweep, MAX_SWEEP_INTERVAL_MS, MAX_SWEEP_INTERVAL_MS);
     uv_unref((uv_handle_t *)&server->sweeper);
     return server;
+}
+
+void http_server_set_idle_timeout(http_server *server, uint64_t idle_ms)
+{
+    server->idle_timeout_ms = idle_ms ? idle_ms : DEFAULT_IDLE_TIMEOUT_MS;
+    /* Sweep often enough that a short timeout is honoured to within a quarter of itself. */
+    uint64_t interval = server->idle_timeout_ms / 4;
+    if (interval > MAX_SWEEP_INTERVAL_MS)
+        interval = MAX_SWEEP_INTERVAL_MS;
+    if (interval == 0)
+        interval = 1;
+    uv_timer_start(&server->sweeper, sweep, interval, interval);
+    uv_unref((uv_handle_t *)&server->sweeper);
 }
 
 int http_server_port(const http_server *server)

@@ -305,6 +305,78 @@ static void test_many_connections_and_close_with_clients_connected(void)
     }
 }
 
+static void test_head_and_upgrade(void)
+{
+    fixture f;
+    if (!fixture_start(&f))
+        return;
+    client_reader *r = open_client(&f);
+    /* HEAD: the Content-Length of the GET answer, no body; the next answer must parse cleanly. */
+    CHECK(client_send_str(r->fd, "HEAD /h HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n"));
+    r->len = 0;
+    char raw[1024] = "";
+    size_t got = 0;
+    while (!strstr(raw, "/next") && got < sizeof raw - 1) {
+        ssize_t n = recv(r->fd, raw + got, sizeof raw - 1 - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        raw[got] = '\0';
+    }
+    CHECK(strncmp(raw, "HTTP/1.1 200", 12) == 0);
+    CHECK_CONTAINS(raw, "Content-Length: 19\r\n"); /* "HEAD /h?|-|-|lower|" */
+    const char *second = strstr(raw + 1, "HTTP/1.1 200");
+    CHECK(second != NULL);
+    if (second) /* the first answer ends right where the second begins: no body was sent */
+        CHECK(strncmp(second - 4, "\r\n\r\n", 4) == 0);
+    close_client(r);
+
+    /* An Upgrade request is answered, then the connection ends: we speak only HTTP. */
+    r = open_client(&f);
+    CHECK(client_send_str(r->fd,
+                          "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"));
+    CHECK(client_read_response(r, &response) == 200);
+    CHECK(client_sees_close(r));
+    close_client(r);
+    fixture_stop(&f);
+}
+
+static void stop_idle_server(void *user)
+{
+    http_server_close(user);
+}
+
+static void test_idle_connections_are_closed(void)
+{
+    loop_thread lt;
+    loop_thread_init(&lt);
+    char err[256];
+    http_server *server =
+        http_server_start(&lt.loop, "127.0.0.1:0", MAX_BODY, echo_handler, NULL, err, sizeof err);
+    CHECK(server != NULL);
+    if (!server)
+        return;
+    http_server_set_idle_timeout(server, 200);
+    fixture f = {.port = http_server_port(server)};
+    loop_thread_start(&lt, stop_idle_server, server);
+
+    client_reader *idle = open_client(&f);
+    client_reader *busy = open_client(&f);
+    uint64_t start = uv_hrtime();
+    /* The busy one keeps talking and stays open past the idle one's deadline. */
+    for (int i = 0; i < 6; i++) {
+        CHECK(client_send_str(busy->fd, "GET /ping HTTP/1.1\r\n\r\n"));
+        CHECK(client_read_response(busy, &response) == 200);
+        usleep(60 * 1000);
+    }
+    CHECK(client_sees_close(idle));
+    double waited = (double)(uv_hrtime() - start) / 1e9;
+    CHECK(waited >= 0.2 && waited < 2.0);
+    close_client(idle);
+    close_client(busy);
+    CHECK(loop_thread_join(&lt) == 0);
+}
+
 static void test_bind_addresses(void)
 {
     uv_loop_t loop;
@@ -349,6 +421,8 @@ int main(void)
     RUN_TEST(test_handler_status_and_header_details);
     RUN_TEST(test_request_split_across_reads);
     RUN_TEST(test_many_connections_and_close_with_clients_connected);
+    RUN_TEST(test_head_and_upgrade);
+    RUN_TEST(test_idle_connections_are_closed);
     RUN_TEST(test_bind_addresses);
     return CHECK_DONE();
 }
