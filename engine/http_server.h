@@ -5,6 +5,7 @@
 #define EVENT_ROUTER_HTTP_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 typedef struct http_server http_server;
@@ -39,6 +40,8 @@ typedef void (*http_handler_fn)(void *user, const http_request *request, http_re
 http_server *http_server_start(uv_loop_t *loop, const char *bind_address, size_t max_body_bytes,
                                http_handler_fn handler, void *user, char *err, size_t err_cap);
 int http_server_port(const http_server *server);
+/* Connections idle longer than this are closed (default 120 s; 0 restores the default). */
+void http_server_set_idle_timeout(http_server *server, uint64_t idle_ms);
 /* Stops listening, closes every connection and frees the server when all handles are closed. */
 void http_server_close(http_server *server);
 
