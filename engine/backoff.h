@@ -5,8 +5,9 @@
 #include <stdint.h>
 #include <time.h>
 
-/* Delay before retry number attempt (1 = first retry): uniform in [0, min(max, initial*2^(attempt-1))].
- * random01 is a number in [0,1) supplied by the caller, so tests can pin it. */
+/* Delay before retry number attempt (1 = first retry): uniform in [0, min(max,
+ * initial*2^(attempt-1))]. random01 is a number in [0,1) supplied by the caller, so tests can pin
+ * it. */
 double backoff_delay_seconds(int attempt, double initial, double max, double random01);
 
 /* Parses a Retry-After value, either delta-seconds or an HTTP-date, relative to now. Returns the

@@ -16,7 +16,8 @@ typedef enum {
     AUTH_BASIC,            /* type: basic_auth, basicAuth: {username, password} */
     AUTH_AWS_ACCESS_KEY,   /* type: aws_access_key, awsAccessKeyAuth: {accessKey, secretKey} */
     AUTH_AWS_IAM_ROLE,     /* type: aws_iam_role */
-    AUTH_ACTIVE_DIRECTORY, /* type: active_directory, activeDirectoryAuth: {domain, username, password} */
+    AUTH_ACTIVE_DIRECTORY, /* type: active_directory, activeDirectoryAuth: {domain, username,
+                              password} */
 } config_auth_type;
 
 typedef struct config_auth {
@@ -105,9 +106,9 @@ typedef struct config {
     size_t processor_count;
     config_metrics metrics;
     config_delivery delivery;
-    char *scripts_dir;    /* scripts: {dir} */
-    char *console_socket; /* console: {socket} */
-    char *deadletter_dir; /* deadLetter: {dir}; default "./deadletter" */
+    char *scripts_dir;     /* scripts: {dir} */
+    char *console_socket;  /* console: {socket} */
+    char *deadletter_dir;  /* deadLetter: {dir}; default "./deadletter" */
     size_t queue_capacity; /* queue: {capacity}; default 10000 */
 } config;
 
@@ -123,8 +124,9 @@ config *config_load(const char *path, config_errors *errors);
 config *config_parse(const char *name, const char *yaml, size_t len, config_errors *errors);
 void config_free(config *cfg);
 
-void config_errors_add(config_errors *errors, const char *file, int line, int col, const char *field,
-                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void config_errors_add(config_errors *errors, const char *file, int line, int col,
+                       const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 void config_errors_free(config_errors *errors);
 
 #endif

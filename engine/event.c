@@ -401,7 +401,8 @@ event *event_from_json(const cJSON *object, char *reason, size_t reason_cap)
     if (data_base64 && !cJSON_IsNull(data_base64)) {
         unsigned char *bytes = NULL;
         size_t len = 0;
-        if (!cJSON_IsString(data_base64) || !decode_base64(data_base64->valuestring, &bytes, &len)) {
+        if (!cJSON_IsString(data_base64) ||
+            !decode_base64(data_base64->valuestring, &bytes, &len)) {
             snprintf(reason, reason_cap, "'data_base64' is not valid base64");
             event_unref(ev);
             return NULL;

@@ -36,13 +36,14 @@ typedef struct event {
     /* data exactly as received (or produced); data_len 0 with data NULL means "no data". */
     unsigned char *data;
     size_t data_len;
-    /* The same data parsed, when datacontenttype is JSON (or absent and data is JSON); else NULL. */
+    /* The same data parsed, when datacontenttype is JSON (or absent and data is JSON); else NULL.
+     */
     cJSON *data_json;
 
     /* Engine bookkeeping, not part of the CloudEvent. */
-    uint64_t sequence;    /* assigned by the engine in order of intake */
-    uint64_t received_ns; /* uv_hrtime() at intake, for latency metrics */
-    char *ordering_key;   /* events with the same key are delivered in order; NULL: subject */
+    uint64_t sequence;       /* assigned by the engine in order of intake */
+    uint64_t received_ns;    /* uv_hrtime() at intake, for latency metrics */
+    char *ordering_key;      /* events with the same key are delivered in order; NULL: subject */
     const char *source_name; /* name of the source that produced it (owned by the config) */
     void *source_token;      /* opaque to everyone but the source (e.g. a vCenter event key) */
 } event;

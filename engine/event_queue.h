@@ -27,7 +27,7 @@ typedef struct event_queue {
     struct {
         event_queue_space_fn fn;
         void *waiter;
-    } *waiters;
+    } * waiters;
     size_t waiter_count;
     size_t waiter_cap;
 } event_queue;

@@ -31,10 +31,10 @@ typedef struct http_client_request {
 } http_client_request;
 
 typedef struct http_client_response {
-    long status;          /* 0 when no HTTP response arrived */
-    const char *error;    /* transport error text (no secrets), NULL on a response */
-    int timed_out;        /* the error was a timeout */
-    const char *body;     /* NUL-terminated copy, valid during the callback only */
+    long status;       /* 0 when no HTTP response arrived */
+    const char *error; /* transport error text (no secrets), NULL on a response */
+    int timed_out;     /* the error was a timeout */
+    const char *body;  /* NUL-terminated copy, valid during the callback only */
     size_t body_len;
     const char *retry_after; /* Retry-After header value or NULL */
     const char *content_type;

@@ -10,9 +10,9 @@
 typedef struct http_server http_server;
 
 typedef struct http_request {
-    const char *method; /* "GET", "POST", ... */
-    const char *path;   /* the URL path without the query */
-    const char *query;  /* after '?', or "" */
+    const char *method;              /* "GET", "POST", ... */
+    const char *path;                /* the URL path without the query */
+    const char *query;               /* after '?', or "" */
     const char *const *header_names; /* lower-cased */
     const char *const *header_values;
     size_t header_count;

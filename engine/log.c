@@ -134,7 +134,7 @@ void log_write(log_level level, const char *component, const char *fmt, ...)
         free(text);
         cJSON_Delete(line);
     } else {
-        fprintf(stderr, "%s %-5s [%s] %s\n", stamp, log_level_name(level), component ? component : "-",
-                message);
+        fprintf(stderr, "%s %-5s [%s] %s\n", stamp, log_level_name(level),
+                component ? component : "-", message);
     }
 }

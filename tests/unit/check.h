@@ -22,7 +22,7 @@ static int check_count;
     do {                                                                                           \
         const char *check_a_ = (actual), *check_e_ = (expected);                                   \
         check_count++;                                                                             \
-        if (!check_a_ || !check_e_ || strcmp(check_a_, check_e_) != 0) {                          \
+        if (!check_a_ || !check_e_ || strcmp(check_a_, check_e_) != 0) {                           \
             check_failures++;                                                                      \
             fprintf(stderr, "%s:%d: CHECK_STR failed: %s\n  got:      %s\n  expected: %s\n",       \
                     __FILE__, __LINE__, #actual, check_a_ ? check_a_ : "(null)",                   \
