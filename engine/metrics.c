@@ -2,6 +2,8 @@
  * existing dashboards and scripts keep working) and Prometheus text for /metrics. */
 #include "metrics.h"
 
+#include "log.h"
+
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
@@ -322,8 +324,12 @@ static cJSON *command_line_json(void)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    for (size_t at = 0; at < n; at += strlen(buf + at) + 1)
-        cJSON_AddItemToArray(args, cJSON_CreateString(buf + at));
+    /* a secret passed on the command line must not leak through /stats either */
+    char masked[sizeof buf];
+    for (size_t at = 0; at < n; at += strlen(buf + at) + 1) {
+        log_mask_secrets(buf + at, masked, sizeof masked);
+        cJSON_AddItemToArray(args, cJSON_CreateString(masked));
+    }
     return args;
 }
 
