@@ -34,7 +34,15 @@ typedef struct processor_stats {
     uint64_t in_flight;
     /* deliveries by HTTP status class: index 0 = transport error, 1..5 = 1xx..5xx */
     uint64_t responses_by_class[6];
+    char *address; /* the target's URI for /stats; NULL renders as "" */
 } processor_stats;
+
+/* A hostile stream can invent a new subject per event; beyond this many distinct subjects per
+ * processor the rest are counted under METRICS_OTHER_SUBJECT, and subjects are cut to
+ * METRICS_SUBJECT_MAX_BYTES (at a UTF-8 boundary), so memory stays bounded. */
+#define METRICS_MAX_SUBJECTS 1000
+#define METRICS_SUBJECT_MAX_BYTES 256
+#define METRICS_OTHER_SUBJECT "other"
 
 #define METRICS_LATENCY_BUCKETS 12
 
@@ -67,8 +75,16 @@ provider_stats *metrics_add_provider(metrics *m, const char *name, const char *t
                                      const char *address);
 processor_stats *metrics_add_processor(metrics *m, const char *name, const char *type);
 
-/* One final outcome of one event at one processor. subject may be NULL. */
+/* Sets (copies) the target address shown in /stats. */
+void metrics_set_processor_address(processor_stats *p, const char *address);
+
+/* One final outcome of one event at one processor: counts it per subject and in delivered (success)
+ * or failed (otherwise), so callers do not touch those two counters themselves. subject may be NULL
+ * (counted under ""). */
 void metrics_processor_outcome(processor_stats *p, const char *subject, int success);
+/* Counts one attempt's answer in responses_by_class: http_status 0 (no answer) is a transport
+ * error; 100..599 by class; anything else also counts as an error. */
+void metrics_count_response(processor_stats *p, long http_status);
 void metrics_observe_latency(metrics *m, double seconds);
 
 /* /stats: the VMware Event Router's JSON shape. Returns a malloc'd string. */
