@@ -43,6 +43,7 @@ struct dispatcher {
     size_t attempts_running;
     size_t timers_open; /* job timers not yet closed: the dispatcher outlives them */
     bool abandoning;
+    bool sweeping;
     char abandon_reason[128];
     bool closing;
     void (*closed)(void *user);
@@ -189,6 +190,7 @@ static void free_job_after_timer_close(uv_handle_t *handle)
 }
 
 static void pump(dispatcher *d);
+static void abandon_sweep(dispatcher *d);
 
 /* The job's final outcome: ack (delivered) or nack (dead-lettered). */
 static void finish(delivery_job *job, bool delivered)
@@ -196,10 +198,8 @@ static void finish(delivery_job *job, bool delivered)
     dispatcher *d = job->owner;
     event *ev = job->ev;
     if (delivered) {
-        d->options.stats->delivered++;
         metrics_observe_latency(d->options.metrics, (double)(uv_hrtime() - ev->received_ns) / 1e9);
     } else {
-        d->options.stats->failed++;
         d->options.metrics->events_dead_lettered++;
         deadletter_write(d->options.deadletter, d->processor_name, ev, job->attempts,
                          job->last_error);
@@ -224,7 +224,10 @@ static void finish(delivery_job *job, bool delivered)
     }
     d->options.done(d->options.owner, ev, delivered);
     event_unref(ev);
-    pump(d);
+    if (d->abandoning)
+        abandon_sweep(d);
+    else
+        pump(d);
     maybe_finish_close(d);
 }
 
@@ -267,8 +270,7 @@ static void on_attempt_done(void *attempt, const delivery_result *result)
     d->attempts_running--;
     d->options.stats->in_flight--;
     job->attempts++;
-    long status = result->http_status;
-    d->options.stats->responses_by_class[status >= 100 && status < 600 ? status / 100 : 0]++;
+    metrics_count_response(d->options.stats, result->http_status);
 
     if (result->status == DELIVERY_OK) {
         finish(job, true);
@@ -330,34 +332,42 @@ void dispatcher_submit(dispatcher *d, event *ev)
     pump(d);
 }
 
+/* Dead-letters every job that may end now: not in an attempt and first in line for its key.
+ * Jobs behind an attempt still running follow when it ends (finish() sweeps again). Jobs are
+ * taken in chain order because finishing one advances its chain. */
+static void abandon_sweep(dispatcher *d)
+{
+    if (d->sweeping)
+        return;
+    d->sweeping = true;
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (delivery_job *job = d->all_jobs; job; job = job->next_all) {
+            if (job->in_attempt || (job->chain && job->chain->head != job))
+                continue;
+            ready_remove(d, job);
+            if (job->timer_started)
+                uv_timer_stop(&job->retry_timer);
+            char previous[256];
+            snprintf(previous, sizeof previous, "%s", job->last_error);
+            if (previous[0])
+                snprintf(job->last_error, sizeof job->last_error, "%.100s (last error: %.140s)",
+                         d->abandon_reason, previous);
+            else
+                snprintf(job->last_error, sizeof job->last_error, "%s", d->abandon_reason);
+            finish(job, false);
+            progress = true;
+            break;
+        }
+    }
+    d->sweeping = false;
+}
+
 void dispatcher_abandon(dispatcher *d, const char *reason)
 {
     d->abandoning = true;
     snprintf(d->abandon_reason, sizeof d->abandon_reason, "%s", reason);
-    /* Chains are finished head first so that each finish() only ever advances a chain to a job
-     * that is finished next, never one that starts an attempt. */
-    delivery_job *job = d->all_jobs;
-    while (job) {
-        delivery_job *next = job->next_all;
-        if (!job->in_attempt) {
-            ready_remove(d, job);
-            if (job->timer_started)
-                uv_timer_stop(&job->retry_timer);
-            if (!job->last_error[0] || job->attempts == 0)
-                snprintf(job->last_error, sizeof job->last_error, "%s", reason);
-            else {
-                char previous[256];
-                snprintf(previous, sizeof previous, "%s", job->last_error);
-                snprintf(job->last_error, sizeof job->last_error, "%s (last error: %.180s)", reason,
-                         previous);
-            }
-            finish(job, false);
-            next = d->all_jobs; /* finish() may have changed the list; start over */
-            while (next && next->in_attempt)
-                next = next->next_all;
-        }
-        job = next;
-    }
+    abandon_sweep(d);
 }
 
 void dispatcher_close(dispatcher *d, void (*closed)(void *user), void *user)

@@ -90,6 +90,8 @@ metrics *engine_metrics(engine *e)
     return e->metrics;
 }
 
+static void on_drain(uv_idle_t *idle);
+
 static void schedule_drain(engine *e)
 {
     if (!e->drain_active && event_queue_depth(&e->queue) > 0 &&
@@ -98,8 +100,6 @@ static void schedule_drain(engine *e)
         e->drain_active = true;
     }
 }
-
-static void on_drain(uv_idle_t *idle);
 
 static void on_queue_ready(void *consumer)
 {

@@ -6,6 +6,8 @@
  * RETRY and the next send looks up again. */
 #include "knative.h"
 
+#include "backoff.h"
+
 #include "cloudevents_http.h"
 #include "k8s_resolver.h"
 #include "log.h"
@@ -78,23 +80,6 @@ static char *url_for_display(const char *url)
     return copy;
 }
 
-/* Delta-seconds or an HTTP-date (RFC 9110 IMF-fixdate), relative to now; -1 when unusable. */
-static double parse_retry_after(const char *value, time_t now)
-{
-    if (!value || !*value)
-        return -1;
-    char *end;
-    long seconds = strtol(value, &end, 10);
-    if (end != value && *end == '\0')
-        return seconds >= 0 ? (double)seconds : -1;
-    struct tm tm = {0};
-    const char *rest = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!rest || *rest)
-        return -1;
-    double delay = difftime(timegm(&tm), now);
-    return delay > 0 ? delay : 0;
-}
-
 static void attempt_finish(knative_attempt *a)
 {
     event_unref(a->ev);
@@ -144,7 +129,7 @@ static void classify(knative_attempt *a, const http_client_response *response)
     }
     r->status = (s == 408 || s == 429 || (s >= 500 && s <= 599)) ? DELIVERY_RETRY : DELIVERY_FAILED;
     if (r->status == DELIVERY_RETRY)
-        r->retry_after_seconds = parse_retry_after(response->retry_after, time(NULL));
+        r->retry_after_seconds = backoff_parse_retry_after(response->retry_after, time(NULL));
     format_message(r->error, sizeof r->error, "HTTP %ld from %s", s, url);
 }
 
