@@ -216,7 +216,9 @@ static void maybe_finish_shutdown(engine *e)
                 dispatcher_close(d, on_dispatcher_closed, e);
             }
         }
-        if (e->dispatchers_open > 0)
+        /* A dispatcher with nothing pending closes at once and re-enters this function, which
+         * then already went on to the next stage. */
+        if (e->dispatchers_open > 0 || e->closing_handles)
             return;
         e->closing_handles = true;
         if (e->http)
