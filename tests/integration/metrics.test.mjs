@@ -54,14 +54,14 @@ describe('metrics server', () => {
       assert.equal(r.status, 200);
       assert.match(r.headers['content-type'] ?? '', /json/);
       stats = JSON.parse(r.body);
-      processor = findEntry(stats, 'sink', ['invocations']);
-      const total = Object.values(processor?.invocations ?? {}).reduce((a, v) => a + (v.success ?? 0), 0);
+      processor = findEntry(stats, 'knative', ['invocations']);
+      const total = Object.values(processor?.invocations ?? {}).reduce((a, v) => a + (v.SuccessCount ?? 0), 0);
       return total >= N;
     }, { timeout: 10_000, what: `/stats to count ${N} successful invocations` }).catch((err) => {
       throw new Error(`${err.message}\n/stats: ${JSON.stringify(stats)}`);
     });
 
-    const provider = findEntry(stats, 'hook', ['events_total', 'eventsTotal']);
+    const provider = findEntry(stats, 'webhook', ['events_total', 'eventsTotal']);
     assert.ok(provider, `no stats entry for provider "hook": ${JSON.stringify(stats)}`);
     assert.equal(provider.events_total ?? provider.eventsTotal, N);
     assert.equal(provider.events_err ?? provider.eventsErr ?? 0, 0);
@@ -69,8 +69,8 @@ describe('metrics server', () => {
     for (const subject of SUBJECTS) {
       const inv = processor.invocations[subject];
       assert.ok(inv, `no invocations for ${subject}: ${JSON.stringify(processor.invocations)}`);
-      assert.equal(inv.success, perSubject[subject], `successes of ${subject}`);
-      assert.equal(inv.failure ?? 0, 0, `failures of ${subject}`);
+      assert.equal(inv.SuccessCount, perSubject[subject], `successes of ${subject}`);
+      assert.equal(inv.FailureCount, 0, `failures of ${subject}`);
     }
     assert.deepEqual(Object.keys(processor.invocations).sort(), Object.keys(perSubject).sort());
   });

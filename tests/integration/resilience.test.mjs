@@ -72,7 +72,7 @@ describe('same-subject ordering under 30% failures', () => {
 describe('sink down for 30 s mid-stream', () => {
   let stack;
   before(async () => {
-    stack = await startStack({ delivery: { retries: 60, backoffMax: '1s', connectTimeout: '500ms' } });
+    stack = await startStack({ delivery: { retries: 1000, backoffMax: '1s', connectTimeout: '500ms' } });
   });
   after(async () => {
     await stack?.cleanup();
