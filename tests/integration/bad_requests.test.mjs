@@ -144,7 +144,8 @@ describe('webhook under a full queue', () => {
     assert.ok(full.length < 40, 'nothing was queued at all');
     for (const r of full) {
       assert.ok(r.headers['retry-after'], '503 without Retry-After');
-      assert.match(r.headers['retry-after'], /^\d+$/);
+      const value = r.headers['retry-after'];
+      assert.ok(/^\d+$/.test(value) || !Number.isNaN(Date.parse(value)), `bad Retry-After: ${value}`);
     }
     assert.ok(responses.every((r) => r.status === 202 || r.status === 503));
 

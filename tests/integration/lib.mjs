@@ -54,6 +54,11 @@ export function makeTmpDir(prefix = 'event-router-test-') {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** An error that ends a waitFor at once instead of being retried (e.g. the router died). */
+export function fatal(message) {
+  return Object.assign(new Error(message), { fatal: true });
+}
+
 /** Polls predicate (may be async) until it returns a truthy value, which is returned. */
 export async function waitFor(predicate, { timeout = 10_000, interval = 50, what = 'condition' } = {}) {
   const deadline = Date.now() + timeout;
@@ -63,6 +68,7 @@ export async function waitFor(predicate, { timeout = 10_000, interval = 50, what
       const value = await predicate();
       if (value) return value;
     } catch (err) {
+      if (err?.fatal) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) {
@@ -221,7 +227,7 @@ export function startRouter(configPath, args = [], opts = {}) {
       if (!metricsUrl) throw new Error('waitReady needs opts.metricsPort');
       await waitFor(
         async () => {
-          if (exited) throw new Error(`router exited (${JSON.stringify(exited)}) before ready; stderr:\n${stderr}`);
+          if (exited) throw fatal(`router exited (${JSON.stringify(exited)}) before ready`);
           const r = await request(`${metricsUrl}/readyz`, { method: 'GET', timeoutMs: 1000 });
           return r.status === 200;
         },

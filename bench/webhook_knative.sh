@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Benchmark: webhook -> knative through the release binary to a minimal local sink.
+# Reports sustained events/s (wrk, keep-alive, binary-mode CloudEvents), p50/p99 send-to-receipt
+# latency at a constant 5,000 events/s, the router's peak RSS, and wrk straight at the sink as the
+# ceiling of this machine (the sink is one node process: at high rates it may be the limit, not
+# the router). Prints a table and writes bench/results/latest.txt. Runs in under 3 minutes.
+#   bench/webhook_knative.sh [LOAD_SECONDS=20] [LATENCY_RATE=5000] [LATENCY_SECONDS=10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+load_seconds=${1:-20}
+latency_rate=${2:-5000}
+latency_seconds=${3:-10}
+bin=${EVENT_ROUTER_BIN:-build/event-router} # override to bench another build
+
+command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk, or tools/setup.sh)" >&2; exit 1; }
+[ -x "$bin" ] || tools/build.sh release
+
+work=$(mktemp -d /tmp/event-router-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_http() { # URL: bounded wait for a 2xx answer
+  for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "bench: $1 did not come up" >&2; return 1
+}
+# Waits (at most 15 s) until the sink's count stops moving: the router has drained its queue.
+settle() {
+  local last now
+  last=$(sink_stat j.count)
+  for _ in $(seq 60); do
+    sleep 0.25
+    now=$(sink_stat j.count)
+    [ "$now" = "$last" ] && return 0
+    last=$now
+  done
+}
+sink_stat() { curl -fsS "http://127.0.0.1:$sink_port/stats" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);console.log($1)})"; }
+
+node bench/fast_sink.mjs 0 >"$work/sink.port" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/sink.port" ] && break; sleep 0.1; done
+sink_port=$(cat "$work/sink.port")
+webhook_port=$(free_port)
+metrics_port=$(free_port)
+
+cat >"$work/config.yaml" <<YAML
+apiVersion: event-router.vmware.com/v1alpha1
+kind: RouterConfig
+metadata:
+  name: bench
+eventProvider:
+  type: webhook
+  name: hook
+  webhook:
+    bindAddress: 127.0.0.1:$webhook_port
+    path: /webhook
+eventProcessor:
+  type: knative
+  name: sink
+  knative:
+    encoding: binary
+    destination:
+      uri: http://127.0.0.1:$sink_port/
+metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:$metrics_port
+deadLetter:
+  dir: $work/deadletter
+delivery:
+  timeout: 5s
+  connectTimeout: 1s
+  retries: 3
+  backoffInitial: 100ms
+  backoffMax: 1s
+  maxInFlight: 64
+queue:
+  capacity: 100000
+YAML
+
+"$bin" -config "$work/config.yaml" -log-level warn 2>"$work/router.log" &
+router_pid=$!
+pids+=("$router_pid")
+wait_http "http://127.0.0.1:$metrics_port/readyz" || { cat "$work/router.log" >&2; exit 1; }
+webhook="http://127.0.0.1:$webhook_port/webhook"
+
+echo "bench: sustained load, wrk ${load_seconds}s -> router" >&2
+before=$(sink_stat j.count)
+t0=$(date +%s.%N)
+wrk -t2 -c64 -d"${load_seconds}s" -s bench/post_event.lua "$webhook" >"$work/wrk_router.txt"
+# Let the router drain what it took in (bounded), then count deliveries over the whole span.
+settle
+t1=$(date +%s.%N)
+delivered=$(( $(sink_stat j.count) - before ))
+wrk_router_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk_router.txt")
+non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$work/wrk_router.txt")
+sustained=$(awk -v n="$delivered" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+
+echo "bench: latency at ${latency_rate} events/s for ${latency_seconds}s" >&2
+curl -fsS -X POST "http://127.0.0.1:$sink_port/reset" >/dev/null
+gen=$(node bench/rate_gen.mjs "$webhook" "$latency_rate" "$latency_seconds")
+settle
+p50=$(sink_stat 'j.latency.p50?.toFixed(2)')
+p99=$(sink_stat 'j.latency.p99?.toFixed(2)')
+measured=$(sink_stat j.latency.n)
+gen_failed=$(echo "$gen" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).failed))")
+
+rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$router_pid/status")
+kill -TERM "$router_pid"
+wait "$router_pid" || echo "bench: router exited with $?" >&2
+
+echo "bench: ceiling, wrk 10s -> sink directly" >&2
+wrk -t2 -c64 -d10s -s bench/post_event.lua "http://127.0.0.1:$sink_port/" >"$work/wrk_sink.txt"
+sink_rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$work/wrk_sink.txt")
+ratio=$(awk -v a="$sustained" -v b="$sink_rps" 'BEGIN {printf "%.0f%%", 100 * a / b}')
+
+mkdir -p bench/results
+{
+  echo "event-router bench: webhook -> knative (binary), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
+  printf '%-44s %s\n' "metric" "value"
+  printf '%-44s %s\n' "sustained delivered events/s (wrk ${load_seconds}s)" "$sustained"
+  printf '%-44s %s\n' "webhook requests/s (wrk)" "${wrk_router_rps} (non-2xx: ${non2xx:-0})"
+  printf '%-44s %s\n' "latency p50 at ${latency_rate}/s (ms)" "$p50"
+  printf '%-44s %s\n' "latency p99 at ${latency_rate}/s (ms)" "$p99"
+  printf '%-44s %s\n' "latency samples / generator failures" "$measured / $gen_failed"
+  printf '%-44s %s\n' "router peak RSS (VmHWM)" "$((rss_kb / 1024)) MiB"
+  printf '%-44s %s\n' "ceiling: wrk -> sink directly (req/s)" "$sink_rps"
+  printf '%-44s %s\n' "router sustained / ceiling" "$ratio"
+} | tee bench/results/latest.txt
