@@ -5,13 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential cmake pkg-config clang-format
+# Libraries are checked as Debian packages; tools by command, because a machine may carry its own
+# build of them (Node.js from elsewhere, for example, with an npm that Debian's would conflict with).
+packages=(build-essential pkg-config
   libuv1-dev libcurl4-openssl-dev libcjson-dev liblua5.4-dev libyaml-dev libxml2-dev libssl-dev
-  libhttp-parser-dev lua-busted nodejs npm wrk curl)
+  libhttp-parser-dev lua-busted golang-go golang-github-vmware-govmomi-dev)
+declare -A tool_packages=([cmake]=cmake [clang-format]=clang-format [node]=nodejs [npm]=npm
+  [wrk]=wrk [curl]=curl [busted]=lua-busted [go]=golang-go)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+for tool in "${!tool_packages[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${tool_packages[$tool]}")
 done
 if ((${#missing[@]})); then
   sudo=""
