@@ -1,0 +1,476 @@
+/* libcurl's multi interface on the libuv loop, after curl's docs/examples/multi-uv.c.
+ *
+ * curl tells us which sockets to watch (on_curl_socket) and when to wake it up (on_curl_timer);
+ * libuv tells curl when a socket is ready (on_socket_ready) or the timer fired (on_timer). curl
+ * is never called back from inside its own callbacks: a zero timeout defers the kick to the next
+ * loop turn. Finished transfers are drained with curl_multi_info_read after every action and
+ * their done callbacks run from there, so never from inside http_client_send. */
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define RESPONSE_BODY_CAP (1024 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_TIMEOUT_MS 30000
+#define MAX_KEPT_CONNECTIONS 64
+
+typedef struct socket_watch {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    http_client *client;
+    struct socket_watch *next;
+} socket_watch;
+
+typedef struct request {
+    http_client *client;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    char *response_body;
+    size_t response_len;
+    size_t response_cap;
+    char *retry_after;
+    char *content_type;
+    char *start_error; /* set when the request never reached curl */
+    char error_buffer[CURL_ERROR_SIZE];
+    http_client_done_fn done;
+    void *user;
+    struct request *prev;
+    struct request *next;
+} request;
+
+struct http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t curl_timer;
+    uv_timer_t failure_timer; /* delivers failures of requests that never started */
+    request *running;         /* in curl */
+    request *failed;          /* waiting for failure_timer */
+    socket_watch *watches;
+    size_t in_flight;
+    int closing;
+    int open_handles;
+};
+
+static void curl_global_once(void)
+{
+    static int initialized;
+    if (!initialized) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        initialized = 1;
+    }
+}
+
+static void list_push(request **head, request *req)
+{
+    req->prev = NULL;
+    req->next = *head;
+    if (*head)
+        (*head)->prev = req;
+    *head = req;
+}
+
+static void list_remove(request **head, request *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        *head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+}
+
+static void request_free(request *req)
+{
+    if (req->easy)
+        curl_easy_cleanup(req->easy);
+    /* Headers may hold a token: do not leave it lying in freed memory. */
+    for (struct curl_slist *h = req->headers; h; h = h->next)
+        memset(h->data, 0, strlen(h->data));
+    curl_slist_free_all(req->headers);
+    free(req->body);
+    free(req->response_body);
+    free(req->retry_after);
+    free(req->content_type);
+    free(req->start_error);
+    free(req);
+}
+
+/* Calls the owner's callback once and frees the request. The request is already off every list. */
+static void request_finish(request *req, CURLcode result, const char *forced_error)
+{
+    http_client_response response = {0};
+    const char *error = forced_error;
+    if (!error && result != CURLE_OK)
+        error = req->error_buffer[0] ? req->error_buffer : curl_easy_strerror(result);
+    if (error) {
+        response.error = error;
+        response.timed_out = result == CURLE_OPERATION_TIMEDOUT;
+    } else {
+        curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &response.status);
+        response.body = req->response_body ? req->response_body : "";
+        response.body_len = req->response_len;
+        response.retry_after = req->retry_after;
+        response.content_type = req->content_type;
+    }
+    req->client->in_flight--;
+    req->done(req->user, &response);
+    request_free(req);
+}
+
+static void drain_finished(http_client *client)
+{
+    CURLMsg *message;
+    int pending;
+    while (!client->closing && (message = curl_multi_info_read(client->multi, &pending))) {
+        if (message->msg != CURLMSG_DONE)
+            continue;
+        char *private_data = NULL;
+        CURLcode result = message->data.result;
+        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &private_data);
+        request *req = (request *)private_data;
+        curl_multi_remove_handle(client->multi, message->easy_handle);
+        list_remove(&client->running, req);
+        request_finish(req, result, NULL);
+    }
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    http_client *client = handle->data;
+    if (handle->type == UV_POLL)
+        free(handle); /* a socket_watch starts with its uv_poll_t */
+    if (--client->open_handles == 0)
+        free(client);
+}
+
+static void on_socket_ready(uv_poll_t *poll, int status, int events)
+{
+    socket_watch *watch = (socket_watch *)poll;
+    http_client *client = watch->client;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    int running;
+    curl_multi_socket_action(client->multi, watch->fd, flags, &running);
+    drain_finished(client);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    http_client *client = timer->data;
+    int running;
+    curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_finished(client);
+}
+
+static void watch_unlink(http_client *client, socket_watch *watch)
+{
+    for (socket_watch **p = &client->watches; *p; p = &(*p)->next) {
+        if (*p == watch) {
+            *p = watch->next;
+            return;
+        }
+    }
+}
+
+static void watch_close(http_client *client, socket_watch *watch)
+{
+    watch_unlink(client, watch);
+    uv_poll_stop(&watch->poll);
+    uv_close((uv_handle_t *)&watch->poll, on_handle_closed);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+    (void)easy;
+    http_client *client = userp;
+    socket_watch *watch = socketp;
+    if (action == CURL_POLL_REMOVE) {
+        if (watch) {
+            curl_multi_assign(client->multi, fd, NULL);
+            watch_close(client, watch);
+        }
+        return 0;
+    }
+    if (!watch) {
+        watch = calloc(1, sizeof *watch);
+        if (!watch || uv_poll_init_socket(client->loop, &watch->poll, fd) != 0) {
+            free(watch);
+            return -1;
+        }
+        watch->fd = fd;
+        watch->client = client;
+        /* poll.data points at the client so on_handle_closed can find the open-handle count;
+         * the watch itself is the handle (first member). */
+        watch->poll.data = client;
+        watch->next = client->watches;
+        client->watches = watch;
+        client->open_handles++;
+        curl_multi_assign(client->multi, fd, watch);
+    }
+    int events = 0;
+    if (action == CURL_POLL_IN || action == CURL_POLL_INOUT)
+        events |= UV_READABLE;
+    if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&watch->poll, events, on_socket_ready);
+    return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    http_client *client = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&client->curl_timer);
+    else /* 0 means "now", but not from inside curl: the next loop turn. */
+        uv_timer_start(&client->curl_timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static void on_failure_timer(uv_timer_t *timer)
+{
+    http_client *client = timer->data;
+    while (client->failed && !client->closing) {
+        request *req = client->failed;
+        list_remove(&client->failed, req);
+        request_finish(req, CURLE_FAILED_INIT, req->start_error);
+    }
+}
+
+http_client *http_client_new(uv_loop_t *loop)
+{
+    curl_global_once();
+    http_client *client = calloc(1, sizeof *client);
+    if (!client)
+        return NULL;
+    client->loop = loop;
+    client->multi = curl_multi_init();
+    if (!client->multi) {
+        free(client);
+        return NULL;
+    }
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)MAX_KEPT_CONNECTIONS);
+    uv_timer_init(loop, &client->curl_timer);
+    uv_timer_init(loop, &client->failure_timer);
+    client->curl_timer.data = client;
+    client->failure_timer.data = client;
+    client->open_handles = 2;
+    return client;
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *userp)
+{
+    request *req = userp;
+    size_t len = size * count;
+    size_t room = RESPONSE_BODY_CAP - req->response_len;
+    size_t keep = len < room ? len : room; /* beyond the cap the rest is read and dropped */
+    if (keep > 0) {
+        if (req->response_len + keep + 1 > req->response_cap) {
+            size_t cap = req->response_cap ? req->response_cap : 1024;
+            while (cap < req->response_len + keep + 1)
+                cap *= 2;
+            char *grown = realloc(req->response_body, cap);
+            if (!grown)
+                return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+            req->response_body = grown;
+            req->response_cap = cap;
+        }
+        memcpy(req->response_body + req->response_len, data, keep);
+        req->response_len += keep;
+        req->response_body[req->response_len] = '\0';
+    }
+    return len;
+}
+
+/* Keeps "Name: value" when name matches, trimmed of the line's whitespace. */
+static void capture_header(const char *line, size_t len, const char *name, char **slot)
+{
+    size_t name_len = strlen(name);
+    if (len <= name_len || line[name_len] != ':' || strncasecmp(line, name, name_len) != 0)
+        return;
+    const char *value = line + name_len + 1;
+    const char *end = line + len;
+    while (value < end && (*value == ' ' || *value == '\t'))
+        value++;
+    while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    free(*slot);
+    *slot = strndup(value, (size_t)(end - value));
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *userp)
+{
+    request *req = userp;
+    size_t len = size * count;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* A new response starts (after a 100 Continue): forget the previous one's headers. */
+        free(req->retry_after);
+        free(req->content_type);
+        req->retry_after = req->content_type = NULL;
+        req->response_len = 0;
+        return len;
+    }
+    capture_header(data, len, "Retry-After", &req->retry_after);
+    capture_header(data, len, "Content-Type", &req->content_type);
+    return len;
+}
+
+static int append_header(request *req, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 3;
+    char *line = malloc(len);
+    if (!line)
+        return -1;
+    snprintf(line, len, "%s: %s", name, value);
+    struct curl_slist *grown = curl_slist_append(req->headers, line);
+    memset(line, 0, len);
+    free(line);
+    if (!grown)
+        return -1;
+    req->headers = grown;
+    return 0;
+}
+
+/* Sets every option of the transfer. Returns NULL or what went wrong. */
+static const char *request_configure(request *req, const http_client_request *r)
+{
+    CURL *easy = req->easy = curl_easy_init();
+    if (!easy)
+        return "curl_easy_init failed";
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)req);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error_buffer);
+    if (curl_easy_setopt(easy, CURLOPT_URL, r->url) != CURLE_OK)
+        return "invalid URL";
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     r->connect_timeout_ms > 0 ? r->connect_timeout_ms
+                                               : DEFAULT_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     r->timeout_ms > 0 ? r->timeout_ms : DEFAULT_TIMEOUT_MS);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, r->insecure ? 0L : 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, r->insecure ? 0L : 2L);
+    if (r->ca_file)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, r->ca_file);
+    if (r->username) {
+        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl_easy_setopt(easy, CURLOPT_USERNAME, r->username);
+        curl_easy_setopt(easy, CURLOPT_PASSWORD, r->password ? r->password : "");
+    }
+
+    const char *method = r->method ? r->method : "GET";
+    if (r->body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        req->body = malloc(r->body_len + 1);
+        if (!req->body)
+            return "out of memory";
+        if (r->body_len)
+            memcpy(req->body, r->body, r->body_len);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+    }
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    else if (strcmp(method, "GET") == 0 && !req->body)
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+
+    for (size_t i = 0; i < r->header_count; i++)
+        if (append_header(req, r->headers[i].name, r->headers[i].value) != 0)
+            return "out of memory";
+    /* No "Expect: 100-continue" round trip: our bodies are small and the targets answer fast. */
+    if (append_header(req, "Expect", "") != 0)
+        return "out of memory";
+    if (r->bearer_token) {
+        size_t len = strlen(r->bearer_token) + 8;
+        char *value = malloc(len);
+        if (!value)
+            return "out of memory";
+        snprintf(value, len, "Bearer %s", r->bearer_token);
+        int failed = append_header(req, "Authorization", value);
+        memset(value, 0, len);
+        free(value);
+        if (failed)
+            return "out of memory";
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
+    return NULL;
+}
+
+int http_client_send(http_client *client, const http_client_request *r, http_client_done_fn done,
+                     void *user)
+{
+    if (!client || client->closing || !done)
+        return -1;
+    request *req = calloc(1, sizeof *req);
+    if (!req)
+        return -1;
+    req->client = client;
+    req->done = done;
+    req->user = user;
+    client->in_flight++;
+
+    const char *problem = r->url ? request_configure(req, r) : "no URL";
+    if (!problem && curl_multi_add_handle(client->multi, req->easy) != CURLM_OK)
+        problem = "curl_multi_add_handle failed";
+    if (problem) {
+        req->start_error = strdup(problem);
+        list_push(&client->failed, req);
+        uv_timer_start(&client->failure_timer, on_failure_timer, 0, 0);
+        return 0;
+    }
+    list_push(&client->running, req);
+    return 0;
+}
+
+size_t http_client_in_flight(const http_client *client)
+{
+    return client ? client->in_flight : 0;
+}
+
+void http_client_close(http_client *client)
+{
+    if (!client || client->closing)
+        return;
+    /* Callbacks below may call back into the client; closing makes them see a closed client. */
+    client->closing = 1;
+    while (client->running) {
+        request *req = client->running;
+        list_remove(&client->running, req);
+        curl_multi_remove_handle(client->multi, req->easy);
+        request_finish(req, CURLE_ABORTED_BY_CALLBACK, "client closed");
+    }
+    while (client->failed) {
+        request *req = client->failed;
+        list_remove(&client->failed, req);
+        request_finish(req, CURLE_FAILED_INIT, "client closed");
+    }
+    curl_multi_cleanup(client->multi);
+    client->multi = NULL;
+    /* Sockets curl did not hand back before cleanup still have a watch. */
+    while (client->watches)
+        watch_close(client, client->watches);
+    uv_close((uv_handle_t *)&client->curl_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&client->failure_timer, on_handle_closed);
+}
