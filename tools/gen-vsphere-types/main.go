@@ -1,0 +1,35 @@
+// Command gen-vsphere-types generates event-router's table of vSphere data object types from
+// govmomi's vim25/types (by reflection), and the golden fixtures the converter is tested on.
+//
+//	GOPATH=/usr/share/gocode GO111MODULE=off go run ./tools/gen-vsphere-types -types engine/vsphere_types.c
+//	GOPATH=/usr/share/gocode GO111MODULE=off go run ./tools/gen-vsphere-types -golden tests/fixtures/vsphere-events
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	typesOut := flag.String("types", "", "write the C type table to this file")
+	goldenDir := flag.String("golden", "", "write golden XML/JSON fixtures into this directory")
+	flag.Parse()
+	if *typesOut == "" && *goldenDir == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	model := buildModel()
+	if *typesOut != "" {
+		if err := writeTable(*typesOut, model); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	if *goldenDir != "" {
+		if err := writeGoldens(*goldenDir, model); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+}
