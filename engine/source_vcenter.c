@@ -153,6 +153,8 @@ static int compare_keys(const void *a, const void *b)
 
 static void batch_sort(batch *b)
 {
+    if (b->count - b->next < 2)
+        return;
     qsort(b->items + b->next, b->count - b->next, sizeof *b->items, compare_keys);
 }
 
