@@ -289,6 +289,94 @@ static void test_power_off_reaches_queue_in_key_order_and_checkpoints(const vcsi
     remove_dir(h3.checkpoint_dir);
 }
 
+static bool is_not_ready(harness *h)
+{
+    return !vcenter_source_type.ready(h->state);
+}
+
+/* Pops everything, checking keys only grow across calls; counts subjects of interest. */
+static int64_t drain_previous;
+static bool drain_increasing;
+static int drain(harness *h, const char *subject_wanted)
+{
+    int wanted = 0;
+    event *ev;
+    while ((ev = event_queue_pop(&h->queue))) {
+        int64_t key = (int64_t)(intptr_t)ev->source_token;
+        if (key <= drain_previous)
+            drain_increasing = false;
+        drain_previous = key;
+        const char *subject = event_get_attribute(ev, "subject");
+        if (subject && subject_wanted && strcmp(subject, subject_wanted) == 0)
+            wanted++;
+        vcenter_source_type.event_done(h->state, ev);
+        event_unref(ev);
+    }
+    return wanted;
+}
+
+static void test_reconnects_after_vcenter_restart(const vcsim *sim)
+{
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, sim, "user", "pass", 1000, NULL, err, sizeof err));
+    CHECK(run_until(&h, is_ready, 10));
+    drain_previous = 0;
+    drain_increasing = true;
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_C0_RP0_VM0") == 200);
+    powered_off_seen = false;
+    CHECK(run_until(&h, has_powered_off, 5));
+    CHECK(drain(&h, "VmPoweredOffEvent") == 1);
+
+    /* The restart drops every connection and ends every session (NotAuthenticated after). */
+    CHECK(vcsim_control(sim, "/restart?down_ms=300") == 200);
+    CHECK(run_until(&h, is_not_ready, 5));
+    CHECK(run_until(&h, is_ready, 10));
+    CHECK(vcsim_control(sim, "/vm/poweron?name=DC0_C0_RP0_VM0") == 200);
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_C0_RP0_VM0") == 200);
+    powered_off_seen = false;
+    CHECK(run_until(&h, has_powered_off, 5));
+    run_until(&h, never, 0.5);
+    /* Exactly the new power off, nothing replayed twice, keys still increasing. */
+    CHECK(drain(&h, "VmPoweredOffEvent") == 1);
+    CHECK(drain_increasing);
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+}
+
+static void test_full_queue_pauses_reading_without_loss(const vcsim *sim)
+{
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, sim, "user", "pass", 1, NULL, err, sizeof err));
+    CHECK(run_until(&h, is_ready, 10));
+    drain_previous = 0;
+    drain_increasing = true;
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_C0_RP0_VM1") == 200);
+    CHECK(vcsim_control(sim, "/vm/poweron?name=DC0_C0_RP0_VM1") == 200);
+    run_until(&h, never, 0.5);
+    CHECK(event_queue_depth(&h.queue) == 1); /* never more than the queue holds */
+    const char *expected[] = {"VmStoppingEvent", "VmPoweredOffEvent", "VmStartingEvent",
+                              "VmPoweredOnEvent"};
+    size_t seen = 0;
+    uint64_t deadline = uv_hrtime() + 5000000000ull;
+    while (seen < 4 && uv_hrtime() < deadline) {
+        event *ev = event_queue_pop(&h.queue);
+        if (!ev) {
+            uv_run(&h.loop, UV_RUN_ONCE);
+            continue;
+        }
+        const char *subject = event_get_attribute(ev, "subject");
+        if (subject && strcmp(subject, expected[seen]) == 0)
+            seen++;
+        vcenter_source_type.event_done(h.state, ev);
+        event_unref(ev);
+    }
+    CHECK(seen == 4); /* all four, in order, one queue slot at a time */
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+}
+
 static void test_wrong_password_is_a_clear_error(const vcsim *sim)
 {
     /* The simulator accepts any non-empty password; an empty one is refused (InvalidLogin). */
@@ -343,6 +431,8 @@ int main(void)
         return CHECK_DONE();
     }
     RUN_TEST_ARG(test_power_off_reaches_queue_in_key_order_and_checkpoints, &sim);
+    RUN_TEST_ARG(test_reconnects_after_vcenter_restart, &sim);
+    RUN_TEST_ARG(test_full_queue_pauses_reading_without_loss, &sim);
     RUN_TEST_ARG(test_wrong_password_is_a_clear_error, &sim);
     RUN_TEST_ARG(test_password_never_in_error, &sim);
     vcsim_stop(&sim);
