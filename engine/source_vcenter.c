@@ -79,9 +79,10 @@ struct vcenter_source {
     space_waiter *waiter;
 
     int64_t last_pushed;
-    double last_pushed_time; /* createdTime of the last pushed event, seconds */
-    double floor_time;       /* events created before this are not wanted (replay bound) */
-    bool started;            /* the first connection chose floor_time */
+    int64_t highest_page_key; /* highest key any ReadNextEvents page held */
+    double last_pushed_time;  /* createdTime of the last pushed event, seconds */
+    double floor_time;        /* events created before this are not wanted (replay bound) */
+    bool started;             /* the first connection chose floor_time */
     bool connected;
     bool closing;
     int attempt;
@@ -100,6 +101,7 @@ struct vcenter_source {
 };
 
 static void connect_start(vcenter_source *s);
+static void connect_fresh(vcenter_source *s);
 static void read_next(vcenter_source *s);
 static void wait_updates(vcenter_source *s);
 static void continue_after_push(vcenter_source *s);
@@ -271,6 +273,12 @@ static void on_retry_timer(uv_timer_t *timer)
     connect_start(timer->data);
 }
 
+static void on_stale_logout(void *user, const vcenter_soap_result *result)
+{
+    (void)result; /* best effort */
+    connect_fresh(user);
+}
+
 static void fail(vcenter_source *s, const vcenter_soap_result *result, const char *step)
 {
     if (s->closing)
@@ -337,10 +345,20 @@ static void on_page(void *user, const vcenter_soap_result *result)
         fail(s, result, "ReadNextEvents");
         return;
     }
+    int64_t page_max = 0;
     for (xmlNodePtr node = result->returnval; node;
-         node = vcenter_xml_next(node->next, "returnval"))
+         node = vcenter_xml_next(node->next, "returnval")) {
+        int64_t key;
+        if (vcenter_event_key(node, &key) && key > page_max)
+            page_max = key;
         take_event(s, &s->ready, node);
-    if (s->ready.count > s->ready.next) {
+    }
+    /* A page of only old keys still counts as progress while the keys climb (a real vCenter
+     * reading forward past a checkpoint); a repeated or older page (the simulator) does not. */
+    bool progress = s->ready.count > s->ready.next || page_max > s->highest_page_key;
+    if (page_max > s->highest_page_key)
+        s->highest_page_key = page_max;
+    if (progress) {
         s->next = AFTER_PUSH_READ_NEXT;
     } else {
         /* Caught up with the collector: now the latestPage events not read through it. */
@@ -468,12 +486,23 @@ static void on_service_content(void *user, const vcenter_soap_result *result)
     CHAIN(vcenter_soap_login(s->soap, on_login, s), "Login");
 }
 
-static void connect_start(vcenter_source *s)
+static void connect_fresh(vcenter_source *s)
 {
     if (s->closing)
         return;
     CHAIN(vcenter_soap_retrieve_service_content(s->soap, on_service_content, s),
           "RetrieveServiceContent");
+}
+
+/* A session that may still be alive (the connection dropped, not the session) is ended first,
+ * so its collectors do not pile up on the server. */
+static void connect_start(vcenter_source *s)
+{
+    if (s->closing)
+        return;
+    if (vcenter_soap_logged_in(s->soap) && vcenter_soap_logout(s->soap, on_stale_logout, s) == 0)
+        return;
+    connect_fresh(s);
 }
 
 /* ---- Checkpoints ---- */

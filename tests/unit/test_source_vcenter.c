@@ -35,8 +35,13 @@ static bool find_vcsim(void)
 }
 
 /* Starts the peer and reads its one-line JSON ready message. */
-static bool vcsim_start(vcsim *sim)
+static bool vcsim_start(vcsim *sim, const char *cert_dir)
 {
+    char cert[512] = "", key[512] = "";
+    if (cert_dir) {
+        snprintf(cert, sizeof cert, "%s/cert.pem", cert_dir);
+        snprintf(key, sizeof key, "%s/key.pem", cert_dir);
+    }
     int in[2], out[2];
     if (pipe(in) != 0 || pipe(out) != 0)
         return false;
@@ -46,8 +51,13 @@ static bool vcsim_start(vcsim *sim)
         dup2(out[1], 1);
         close(in[1]);
         close(out[0]);
-        execl(vcsim_binary, vcsim_binary, "-port", "0", "-control-port", "0", "-exit-on-stdin-eof",
-              "-lifetime", "2m", (char *)NULL);
+        if (cert_dir)
+            execl(vcsim_binary, vcsim_binary, "-port", "0", "-control-port", "0",
+                  "-exit-on-stdin-eof", "-lifetime", "2m", "-tls-cert", cert, "-tls-key", key,
+                  (char *)NULL);
+        else
+            execl(vcsim_binary, vcsim_binary, "-port", "0", "-control-port", "0",
+                  "-exit-on-stdin-eof", "-lifetime", "2m", (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -181,6 +191,28 @@ static bool has_powered_off(harness *h)
     return powered_off_seen;
 }
 
+static bool has_powered_on(harness *h)
+{
+    for (size_t i = 0; i < h->queue.count; i++) {
+        const char *subject =
+            event_get_attribute(h->queue.ring[(h->queue.head + i) % h->queue.capacity], "subject");
+        if (subject && strcmp(subject, "VmPoweredOnEvent") == 0)
+            return true;
+    }
+    return false;
+}
+
+static int64_t expected_checkpoint_key;
+static char expected_checkpoint_path[512];
+static bool checkpoint_reached(harness *h)
+{
+    (void)h;
+    checkpoint_record record;
+    char err[256];
+    return checkpoint_load(expected_checkpoint_path, &record, err, sizeof err) == 1 &&
+           record.last_event_key == expected_checkpoint_key;
+}
+
 static bool never(harness *h)
 {
     (void)h;
@@ -224,7 +256,7 @@ static void test_power_off_reaches_queue_in_key_order_and_checkpoints(const vcsi
     CHECK(harness_start(&h, sim, "user", "pass", 1000, NULL, err, sizeof err));
     CHECK(run_until(&h, is_ready, 10));
     /* Events from before the start are not replayed without a checkpoint. */
-    run_until(&h, never, 0.5);
+    run_until(&h, never, 0.3);
     size_t before = event_queue_depth(&h.queue);
 
     CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_H0_VM0") == 200);
@@ -238,7 +270,7 @@ static void test_power_off_reaches_queue_in_key_order_and_checkpoints(const vcsi
 
     /* Another operation, then everything must be in strictly increasing key order. */
     CHECK(vcsim_control(sim, "/vm/poweron?name=DC0_H0_VM0") == 200);
-    run_until(&h, never, 1.0);
+    CHECK(run_until(&h, has_powered_on, 5));
     int64_t previous = 0, last_key = 0;
     bool increasing = true, saw_stopping = false, saw_off = false, saw_on = false;
     event *ev;
@@ -261,9 +293,13 @@ static void test_power_off_reaches_queue_in_key_order_and_checkpoints(const vcsi
     CHECK(h.stats.events_total >= 4);
 
     /* The checkpoint is written within about a second of the last event_done. */
-    run_until(&h, never, 1.5);
     char path[512], cp_err[256];
     checkpoint_path(h.checkpoint_dir, "127.0.0.1", path, sizeof path);
+    snprintf(expected_checkpoint_path, sizeof expected_checkpoint_path, "%s", path);
+    expected_checkpoint_key = last_key;
+    uint64_t done_at = uv_hrtime();
+    CHECK(run_until(&h, checkpoint_reached, 3));
+    CHECK(uv_hrtime() - done_at < 1500000000ull);
     checkpoint_record record;
     CHECK(checkpoint_load(path, &record, cp_err, sizeof cp_err) == 1);
     CHECK(record.last_event_key == last_key);
@@ -410,6 +446,44 @@ static void test_password_never_in_error(const vcsim *sim)
     remove_dir(h.checkpoint_dir);
 }
 
+/* HTTPS with the peer's own certificate: trusted through ca_file, refused without it. */
+static void test_tls_with_ca_file_and_refused_without(void)
+{
+    char dir[] = "/tmp/test_source_vcenter_tls.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char command[2048];
+    snprintf(command, sizeof command, "%s -gen-cert %s >/dev/null", vcsim_binary, dir);
+    CHECK(system(command) == 0);
+    vcsim sim;
+    if (!vcsim_start(&sim, dir)) {
+        CHECK(!"vcsim with TLS started");
+        return;
+    }
+    CHECK(strncmp(sim.url, "https://", 8) == 0);
+    char ca[512], err[256] = "";
+    snprintf(ca, sizeof ca, "%s/cert.pem", dir);
+
+    harness h;
+    CHECK(harness_start(&h, &sim, "user", "pass", 10, NULL, err, sizeof err));
+    CHECK(run_until(&h, has_error, 10)); /* self-signed: not trusted by the system store */
+    CHECK(!vcenter_source_type.ready(h.state));
+    CHECK_CONTAINS(source_vcenter_last_error(h.state), "unreachable");
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+
+    CHECK(harness_start(&h, &sim, "user", "pass", 10, NULL, err, sizeof err));
+    h.config.vcenter.ca_file = ca; /* read at create: restart with it */
+    vcenter_source_type.close(h.state);
+    run_until(&h, loop_empty, 10);
+    source_services services = {.loop = &h.loop, .queue = &h.queue, .stats = &h.stats};
+    CHECK(vcenter_source_type.create(&h.config, &services, &h.state, err, sizeof err) == 0);
+    CHECK(run_until(&h, is_ready, 10));
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+    vcsim_stop(&sim);
+    remove_dir(dir);
+}
+
 #define RUN_TEST_ARG(fn, arg)                                                                      \
     do {                                                                                           \
         int before_ = check_failures;                                                              \
@@ -426,7 +500,7 @@ int main(void)
         return 0;
     }
     vcsim sim;
-    if (!vcsim_start(&sim)) {
+    if (!vcsim_start(&sim, NULL)) {
         CHECK(!"vcsim started");
         return CHECK_DONE();
     }
@@ -435,6 +509,7 @@ int main(void)
     RUN_TEST_ARG(test_full_queue_pauses_reading_without_loss, &sim);
     RUN_TEST_ARG(test_wrong_password_is_a_clear_error, &sim);
     RUN_TEST_ARG(test_password_never_in_error, &sim);
+    RUN_TEST(test_tls_with_ca_file_and_refused_without);
     vcsim_stop(&sim);
     curl_global_cleanup();
     return CHECK_DONE();
