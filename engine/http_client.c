@@ -35,6 +35,7 @@ typedef struct request {
     size_t response_cap;
     char *retry_after;
     char *content_type;
+    char *set_cookie;
     char *start_error; /* set when the request never reached curl */
     char error_buffer[CURL_ERROR_SIZE];
     http_client_done_fn done;
@@ -97,6 +98,7 @@ static void request_free(request *req)
     free(req->response_body);
     free(req->retry_after);
     free(req->content_type);
+    free(req->set_cookie);
     free(req->start_error);
     free(req);
 }
@@ -117,6 +119,7 @@ static void request_finish(request *req, CURLcode result, const char *forced_err
         response.body_len = req->response_len;
         response.retry_after = req->retry_after;
         response.content_type = req->content_type;
+        response.set_cookie = req->set_cookie;
     }
     req->client->in_flight--;
     req->done(req->user, &response);
@@ -315,6 +318,24 @@ static void capture_header(const char *line, size_t len, const char *name, char 
     *slot = strndup(value, (size_t)(end - value));
 }
 
+/* A response may set several cookies: keep them all, one per line. */
+static void append_set_cookie(request *req, const char *line, size_t len)
+{
+    char *value = NULL;
+    capture_header(line, len, "Set-Cookie", &value);
+    if (!value)
+        return;
+    size_t old_len = req->set_cookie ? strlen(req->set_cookie) : 0;
+    char *joined = realloc(req->set_cookie, old_len + strlen(value) + 2);
+    if (joined) {
+        if (old_len)
+            joined[old_len++] = '\n';
+        strcpy(joined + old_len, value);
+        req->set_cookie = joined;
+    }
+    free(value);
+}
+
 static size_t on_header(char *data, size_t size, size_t count, void *userp)
 {
     request *req = userp;
@@ -323,12 +344,14 @@ static size_t on_header(char *data, size_t size, size_t count, void *userp)
         /* A new response starts (after a 100 Continue): forget the previous one's headers. */
         free(req->retry_after);
         free(req->content_type);
-        req->retry_after = req->content_type = NULL;
+        free(req->set_cookie);
+        req->retry_after = req->content_type = req->set_cookie = NULL;
         req->response_len = 0;
         return len;
     }
     capture_header(data, len, "Retry-After", &req->retry_after);
     capture_header(data, len, "Content-Type", &req->content_type);
+    append_set_cookie(req, data, len);
     return len;
 }
 

@@ -38,6 +38,8 @@ typedef struct http_client_response {
     size_t body_len;
     const char *retry_after; /* Retry-After header value or NULL */
     const char *content_type;
+    /* Every Set-Cookie header value of the final response, joined by '\n', or NULL. */
+    const char *set_cookie;
 } http_client_response;
 
 typedef void (*http_client_done_fn)(void *user, const http_client_response *response);

@@ -1,0 +1,516 @@
+/* The vCenter source against the govmomi simulator (tests/peers/vcsim, built by
+ * tools/build-vcsim.sh): real SOAP over 127.0.0.1, real events from powering a VM off. */
+#include "check.h"
+#include "checkpoint.h"
+#include "source_vcenter.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct vcsim {
+    pid_t pid;
+    int stdin_fd;
+    char url[256];
+    char control[256];
+} vcsim;
+
+static char vcsim_binary[1024];
+
+static bool find_vcsim(void)
+{
+    const char *env = getenv("EVENT_ROUTER_VCSIM_BIN");
+    const char *root = getenv("EVENT_ROUTER_SOURCE_DIR");
+    if (env && env[0])
+        snprintf(vcsim_binary, sizeof vcsim_binary, "%s", env);
+    else
+        snprintf(vcsim_binary, sizeof vcsim_binary, "%s/build-vcsim/vcsim", root ? root : ".");
+    return access(vcsim_binary, X_OK) == 0;
+}
+
+/* Starts the peer and reads its one-line JSON ready message. */
+static bool vcsim_start(vcsim *sim, const char *cert_dir)
+{
+    char cert[512] = "", key[512] = "";
+    if (cert_dir) {
+        snprintf(cert, sizeof cert, "%s/cert.pem", cert_dir);
+        snprintf(key, sizeof key, "%s/key.pem", cert_dir);
+    }
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return false;
+    sim->pid = fork();
+    if (sim->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        if (cert_dir)
+            execl(vcsim_binary, vcsim_binary, "-port", "0", "-control-port", "0",
+                  "-exit-on-stdin-eof", "-lifetime", "2m", "-tls-cert", cert, "-tls-key", key,
+                  (char *)NULL);
+        else
+            execl(vcsim_binary, vcsim_binary, "-port", "0", "-control-port", "0",
+                  "-exit-on-stdin-eof", "-lifetime", "2m", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    sim->stdin_fd = in[1];
+    char line[2048];
+    size_t len = 0;
+    while (len < sizeof line - 1) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(out[0], &fds);
+        struct timeval timeout = {15, 0};
+        if (select(out[0] + 1, &fds, NULL, NULL, &timeout) <= 0)
+            break;
+        ssize_t n = read(out[0], line + len, 1);
+        if (n <= 0 || line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = '\0';
+    close(out[0]);
+    cJSON *ready = cJSON_Parse(line);
+    const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(ready, "url"));
+    const char *control = cJSON_GetStringValue(cJSON_GetObjectItem(ready, "control"));
+    bool ok = url && control;
+    if (ok) {
+        snprintf(sim->url, sizeof sim->url, "%s", url);
+        snprintf(sim->control, sizeof sim->control, "%s", control);
+    } else {
+        fprintf(stderr, "vcsim did not start: %s\n", line);
+    }
+    cJSON_Delete(ready);
+    return ok;
+}
+
+static void vcsim_stop(vcsim *sim)
+{
+    close(sim->stdin_fd); /* -exit-on-stdin-eof */
+    kill(sim->pid, SIGTERM);
+    waitpid(sim->pid, NULL, 0);
+}
+
+static size_t discard(char *data, size_t size, size_t count, void *user)
+{
+    (void)data;
+    (void)user;
+    return size * count;
+}
+
+/* A blocking POST to the control API (the simulator is another process, so the loop can wait). */
+static long vcsim_control(const vcsim *sim, const char *path)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", sim->control, path);
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    return status;
+}
+
+typedef struct harness {
+    uv_loop_t loop;
+    event_queue queue;
+    provider_stats stats;
+    config_provider config;
+    void *state;
+    char checkpoint_dir[256];
+} harness;
+
+/* checkpoint_dir NULL: a new empty one. */
+static bool harness_start(harness *h, const vcsim *sim, const char *user, const char *password,
+                          size_t queue_capacity, const char *checkpoint_dir, char *err,
+                          size_t err_cap)
+{
+    memset(h, 0, sizeof *h);
+    uv_loop_init(&h->loop);
+    event_queue_init(&h->queue, queue_capacity);
+    if (checkpoint_dir) {
+        snprintf(h->checkpoint_dir, sizeof h->checkpoint_dir, "%s", checkpoint_dir);
+    } else {
+        snprintf(h->checkpoint_dir, sizeof h->checkpoint_dir, "/tmp/test_source_vcenter.XXXXXX");
+        if (!mkdtemp(h->checkpoint_dir))
+            return false;
+    }
+    h->config.name = "vc-test";
+    h->config.kind = PROVIDER_VCENTER;
+    h->config.vcenter.address = (char *)sim->url;
+    h->config.vcenter.checkpoint = true;
+    h->config.vcenter.checkpoint_dir = h->checkpoint_dir;
+    h->config.vcenter.auth.type = AUTH_BASIC;
+    h->config.vcenter.auth.username = (char *)user;
+    h->config.vcenter.auth.password = (char *)password;
+    source_services services = {.loop = &h->loop, .queue = &h->queue, .stats = &h->stats};
+    return vcenter_source_type.create(&h->config, &services, &h->state, err, err_cap) == 0;
+}
+
+/* Runs the loop until done(h) or the deadline; returns done(h). */
+static bool run_until(harness *h, bool (*done)(harness *), double seconds)
+{
+    uint64_t deadline = uv_hrtime() + (uint64_t)(seconds * 1e9);
+    while (!done(h) && uv_hrtime() < deadline)
+        uv_run(&h->loop, UV_RUN_ONCE);
+    return done(h);
+}
+
+static bool is_ready(harness *h)
+{
+    return vcenter_source_type.ready(h->state);
+}
+
+static bool has_error(harness *h)
+{
+    return source_vcenter_last_error(h->state)[0] != '\0';
+}
+
+static bool powered_off_seen;
+static bool has_powered_off(harness *h)
+{
+    for (size_t i = 0; i < h->queue.count; i++) {
+        event *ev = h->queue.ring[(h->queue.head + i) % h->queue.capacity];
+        const char *subject = event_get_attribute(ev, "subject");
+        if (subject && strcmp(subject, "VmPoweredOffEvent") == 0)
+            powered_off_seen = true;
+    }
+    return powered_off_seen;
+}
+
+static bool has_powered_on(harness *h)
+{
+    for (size_t i = 0; i < h->queue.count; i++) {
+        const char *subject =
+            event_get_attribute(h->queue.ring[(h->queue.head + i) % h->queue.capacity], "subject");
+        if (subject && strcmp(subject, "VmPoweredOnEvent") == 0)
+            return true;
+    }
+    return false;
+}
+
+static int64_t expected_checkpoint_key;
+static char expected_checkpoint_path[512];
+static bool checkpoint_reached(harness *h)
+{
+    (void)h;
+    checkpoint_record record;
+    char err[256];
+    return checkpoint_load(expected_checkpoint_path, &record, err, sizeof err) == 1 &&
+           record.last_event_key == expected_checkpoint_key;
+}
+
+static bool never(harness *h)
+{
+    (void)h;
+    return false;
+}
+
+static bool loop_empty(harness *h)
+{
+    return !uv_loop_alive(&h->loop);
+}
+
+static void harness_close(harness *h)
+{
+    vcenter_source_type.close(h->state);
+    run_until(h, loop_empty, 10);
+    CHECK(!uv_loop_alive(&h->loop)); /* every handle closed */
+    CHECK(uv_loop_close(&h->loop) == 0);
+    event_queue_destroy(&h->queue);
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static void test_power_off_reaches_queue_in_key_order_and_checkpoints(const vcsim *sim)
+{
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, sim, "user", "pass", 1000, NULL, err, sizeof err));
+    CHECK(run_until(&h, is_ready, 10));
+    /* Events from before the start are not replayed without a checkpoint. */
+    run_until(&h, never, 0.3);
+    size_t before = event_queue_depth(&h.queue);
+
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_H0_VM0") == 200);
+    powered_off_seen = false;
+    uint64_t t0 = uv_hrtime();
+    CHECK(run_until(&h, has_powered_off, 5));
+    double latency = (double)(uv_hrtime() - t0) / 1e9;
+    fprintf(stderr, "  VmPoweredOffEvent reached the queue %.3f s after the control call\n",
+            latency);
+    CHECK(before == 0);
+
+    /* Another operation, then everything must be in strictly increasing key order. */
+    CHECK(vcsim_control(sim, "/vm/poweron?name=DC0_H0_VM0") == 200);
+    CHECK(run_until(&h, has_powered_on, 5));
+    int64_t previous = 0, last_key = 0;
+    bool increasing = true, saw_stopping = false, saw_off = false, saw_on = false;
+    event *ev;
+    while ((ev = event_queue_pop(&h.queue))) {
+        int64_t key = (int64_t)(intptr_t)ev->source_token;
+        if (key <= previous)
+            increasing = false;
+        previous = last_key = key;
+        const char *subject = event_get_attribute(ev, "subject");
+        saw_stopping |= subject && strcmp(subject, "VmStoppingEvent") == 0;
+        saw_off |= subject && strcmp(subject, "VmPoweredOffEvent") == 0;
+        saw_on |= subject && strcmp(subject, "VmPoweredOnEvent") == 0;
+        CHECK_STR(ev->source_name, "vc-test");
+        CHECK_STR(ev->type, "com.vmware.event.router/event");
+        vcenter_source_type.event_done(h.state, ev);
+        event_unref(ev);
+    }
+    CHECK(increasing);
+    CHECK(saw_stopping && saw_off && saw_on);
+    CHECK(h.stats.events_total >= 4);
+
+    /* The checkpoint is written within about a second of the last event_done. */
+    char path[512], cp_err[256];
+    checkpoint_path(h.checkpoint_dir, "127.0.0.1", path, sizeof path);
+    snprintf(expected_checkpoint_path, sizeof expected_checkpoint_path, "%s", path);
+    expected_checkpoint_key = last_key;
+    uint64_t done_at = uv_hrtime();
+    CHECK(run_until(&h, checkpoint_reached, 3));
+    CHECK(uv_hrtime() - done_at < 1500000000ull);
+    checkpoint_record record;
+    CHECK(checkpoint_load(path, &record, cp_err, sizeof cp_err) == 1);
+    CHECK(record.last_event_key == last_key);
+    CHECK_STR(record.last_event_type, "VmPoweredOnEvent");
+    CHECK_STR(record.vcenter, "127.0.0.1");
+    harness_close(&h);
+
+    /* A restart resumes after the checkpoint: only newer events arrive. */
+    harness h3;
+    CHECK(harness_start(&h3, sim, "user", "pass", 1000, h.checkpoint_dir, err, sizeof err));
+    CHECK(run_until(&h3, is_ready, 10));
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_H0_VM1") == 200);
+    powered_off_seen = false;
+    CHECK(run_until(&h3, has_powered_off, 5));
+    bool all_newer = true;
+    while ((ev = event_queue_pop(&h3.queue))) {
+        if ((int64_t)(intptr_t)ev->source_token <= last_key)
+            all_newer = false;
+        event_unref(ev);
+    }
+    CHECK(all_newer);
+    harness_close(&h3);
+    remove_dir(h3.checkpoint_dir);
+}
+
+static bool is_not_ready(harness *h)
+{
+    return !vcenter_source_type.ready(h->state);
+}
+
+/* Pops everything, checking keys only grow across calls; counts subjects of interest. */
+static int64_t drain_previous;
+static bool drain_increasing;
+static int drain(harness *h, const char *subject_wanted)
+{
+    int wanted = 0;
+    event *ev;
+    while ((ev = event_queue_pop(&h->queue))) {
+        int64_t key = (int64_t)(intptr_t)ev->source_token;
+        if (key <= drain_previous)
+            drain_increasing = false;
+        drain_previous = key;
+        const char *subject = event_get_attribute(ev, "subject");
+        if (subject && subject_wanted && strcmp(subject, subject_wanted) == 0)
+            wanted++;
+        vcenter_source_type.event_done(h->state, ev);
+        event_unref(ev);
+    }
+    return wanted;
+}
+
+static void test_reconnects_after_vcenter_restart(const vcsim *sim)
+{
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, sim, "user", "pass", 1000, NULL, err, sizeof err));
+    CHECK(run_until(&h, is_ready, 10));
+    drain_previous = 0;
+    drain_increasing = true;
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_C0_RP0_VM0") == 200);
+    powered_off_seen = false;
+    CHECK(run_until(&h, has_powered_off, 5));
+    CHECK(drain(&h, "VmPoweredOffEvent") == 1);
+
+    /* The restart drops every connection and ends every session (NotAuthenticated after). */
+    CHECK(vcsim_control(sim, "/restart?down_ms=300") == 200);
+    CHECK(run_until(&h, is_not_ready, 5));
+    CHECK(run_until(&h, is_ready, 10));
+    CHECK(vcsim_control(sim, "/vm/poweron?name=DC0_C0_RP0_VM0") == 200);
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_C0_RP0_VM0") == 200);
+    powered_off_seen = false;
+    CHECK(run_until(&h, has_powered_off, 5));
+    run_until(&h, never, 0.5);
+    /* Exactly the new power off, nothing replayed twice, keys still increasing. */
+    CHECK(drain(&h, "VmPoweredOffEvent") == 1);
+    CHECK(drain_increasing);
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+}
+
+static void test_full_queue_pauses_reading_without_loss(const vcsim *sim)
+{
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, sim, "user", "pass", 1, NULL, err, sizeof err));
+    CHECK(run_until(&h, is_ready, 10));
+    drain_previous = 0;
+    drain_increasing = true;
+    CHECK(vcsim_control(sim, "/vm/poweroff?name=DC0_C0_RP0_VM1") == 200);
+    CHECK(vcsim_control(sim, "/vm/poweron?name=DC0_C0_RP0_VM1") == 200);
+    run_until(&h, never, 0.5);
+    CHECK(event_queue_depth(&h.queue) == 1); /* never more than the queue holds */
+    const char *expected[] = {"VmStoppingEvent", "VmPoweredOffEvent", "VmStartingEvent",
+                              "VmPoweredOnEvent"};
+    size_t seen = 0;
+    uint64_t deadline = uv_hrtime() + 5000000000ull;
+    while (seen < 4 && uv_hrtime() < deadline) {
+        event *ev = event_queue_pop(&h.queue);
+        if (!ev) {
+            uv_run(&h.loop, UV_RUN_ONCE);
+            continue;
+        }
+        const char *subject = event_get_attribute(ev, "subject");
+        if (subject && strcmp(subject, expected[seen]) == 0)
+            seen++;
+        vcenter_source_type.event_done(h.state, ev);
+        event_unref(ev);
+    }
+    CHECK(seen == 4); /* all four, in order, one queue slot at a time */
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+}
+
+static void test_wrong_password_is_a_clear_error(const vcsim *sim)
+{
+    /* The simulator accepts any non-empty password; an empty one is refused (InvalidLogin). */
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, sim, "alice@vsphere.local", "", 10, NULL, err, sizeof err));
+    CHECK(run_until(&h, has_error, 10));
+    const char *error = source_vcenter_last_error(h.state);
+    CHECK_CONTAINS(error, "alice@vsphere.local");
+    CHECK_CONTAINS(error, "invalid user name or password");
+    CHECK(!vcenter_source_type.ready(h.state));
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+}
+
+static void test_password_never_in_error(const vcsim *sim)
+{
+    /* Nothing listens on this port: the error names the host, never the password. */
+    (void)sim;
+    vcsim dead = {0};
+    snprintf(dead.url, sizeof dead.url, "http://127.0.0.1:1/sdk");
+    harness h;
+    char err[256] = "";
+    CHECK(harness_start(&h, &dead, "user", "s3cret-Pa55", 10, NULL, err, sizeof err));
+    CHECK(run_until(&h, has_error, 10));
+    const char *error = source_vcenter_last_error(h.state);
+    CHECK_CONTAINS(error, "127.0.0.1");
+    CHECK(strstr(error, "s3cret-Pa55") == NULL);
+    CHECK(!vcenter_source_type.ready(h.state));
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+}
+
+/* HTTPS with the peer's own certificate: trusted through ca_file, refused without it. */
+static void test_tls_with_ca_file_and_refused_without(void)
+{
+    char dir[] = "/tmp/test_source_vcenter_tls.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char command[2048];
+    snprintf(command, sizeof command, "%s -gen-cert %s >/dev/null", vcsim_binary, dir);
+    CHECK(system(command) == 0);
+    vcsim sim;
+    if (!vcsim_start(&sim, dir)) {
+        CHECK(!"vcsim with TLS started");
+        return;
+    }
+    CHECK(strncmp(sim.url, "https://", 8) == 0);
+    char ca[512], err[256] = "";
+    snprintf(ca, sizeof ca, "%s/cert.pem", dir);
+
+    harness h;
+    CHECK(harness_start(&h, &sim, "user", "pass", 10, NULL, err, sizeof err));
+    CHECK(run_until(&h, has_error, 10)); /* self-signed: not trusted by the system store */
+    CHECK(!vcenter_source_type.ready(h.state));
+    CHECK_CONTAINS(source_vcenter_last_error(h.state), "unreachable");
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+
+    CHECK(harness_start(&h, &sim, "user", "pass", 10, NULL, err, sizeof err));
+    h.config.vcenter.ca_file = ca; /* read at create: restart with it */
+    vcenter_source_type.close(h.state);
+    run_until(&h, loop_empty, 10);
+    source_services services = {.loop = &h.loop, .queue = &h.queue, .stats = &h.stats};
+    CHECK(vcenter_source_type.create(&h.config, &services, &h.state, err, sizeof err) == 0);
+    CHECK(run_until(&h, is_ready, 10));
+    harness_close(&h);
+    remove_dir(h.checkpoint_dir);
+    vcsim_stop(&sim);
+    remove_dir(dir);
+}
+
+#define RUN_TEST_ARG(fn, arg)                                                                      \
+    do {                                                                                           \
+        int before_ = check_failures;                                                              \
+        fn(arg);                                                                                   \
+        fprintf(stderr, "%s %s\n", check_failures == before_ ? "ok  " : "FAIL", #fn);              \
+    } while (0)
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (!find_vcsim()) {
+        fprintf(stderr, "SKIP: vcsim binary %s is absent (build it with tools/build-vcsim.sh)\n",
+                vcsim_binary);
+        return 0;
+    }
+    vcsim sim;
+    if (!vcsim_start(&sim, NULL)) {
+        CHECK(!"vcsim started");
+        return CHECK_DONE();
+    }
+    RUN_TEST_ARG(test_power_off_reaches_queue_in_key_order_and_checkpoints, &sim);
+    RUN_TEST_ARG(test_reconnects_after_vcenter_restart, &sim);
+    RUN_TEST_ARG(test_full_queue_pauses_reading_without_loss, &sim);
+    RUN_TEST_ARG(test_wrong_password_is_a_clear_error, &sim);
+    RUN_TEST_ARG(test_password_never_in_error, &sim);
+    RUN_TEST(test_tls_with_ca_file_and_refused_without);
+    vcsim_stop(&sim);
+    curl_global_cleanup();
+    return CHECK_DONE();
+}
