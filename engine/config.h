@@ -42,6 +42,8 @@ typedef struct config_vcenter {
     char *ca_file;
     bool checkpoint;
     char *checkpoint_dir;
+    double max_replay_age_seconds;   /* maxReplayAge: how far back a checkpoint may resume; 1h */
+    bool sources_for_knative_format; /* eventFormat: sources-for-knative; default router */
     config_auth auth;
 } config_vcenter;
 

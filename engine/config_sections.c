@@ -17,7 +17,7 @@ typedef struct {
 
 static const type_support provider_types[] = {
     {"webhook", "webhook", true},
-    {"vcenter", "vcenter", false},
+    {"vcenter", "vcenter", true},
     {"vcsim", "vcsim", false},
     {"horizon", "horizon", false},
 };
@@ -245,7 +245,8 @@ static void read_vcenter(config_checker *ck, const ynode *settings, const char *
     if (full)
         check_known_keys(ck, settings, path,
                          (const char *const[]){"address", "insecureSSL", "caFile", "checkpoint",
-                                               "checkpointDir", "auth", NULL});
+                                               "checkpointDir", "maxReplayAge", "eventFormat",
+                                               "auth", NULL});
     else
         check_known_keys(ck, settings, path,
                          (const char *const[]){"address", "insecureSSL", "auth", NULL});
@@ -255,6 +256,20 @@ static void read_vcenter(config_checker *ck, const ynode *settings, const char *
     check_string(ck, settings, path, "caFile", false, &out->ca_file);
     check_bool(ck, settings, path, "checkpoint", &out->checkpoint);
     check_string(ck, settings, path, "checkpointDir", false, &out->checkpoint_dir);
+    check_duration(ck, settings, path, "maxReplayAge", &out->max_replay_age_seconds);
+    char *format = NULL;
+    if (check_string(ck, settings, path, "eventFormat", false, &format)) {
+        if (strcmp(format, "sources-for-knative") == 0)
+            out->sources_for_knative_format = true;
+        else if (strcmp(format, "router") != 0) {
+            const ynode *value = check_value(ck, settings, path, "eventFormat", false);
+            char field[300];
+            snprintf(field, sizeof field, "%s.eventFormat", path);
+            check_error_at(ck, value ? value->line : 0, value ? value->col : 0, field,
+                           "must be router or sources-for-knative, not '%s'", format);
+        }
+    }
+    free(format);
     unsigned allowed =
         full ? AUTH_ALLOW(AUTH_BASIC) : AUTH_ALLOW(AUTH_BASIC) | AUTH_ALLOW(AUTH_ACTIVE_DIRECTORY);
     read_auth(ck, settings, path, allowed, &out->auth);
@@ -281,6 +296,7 @@ void config_read_provider(config_checker *ck, const ynode *map, const char *path
             read_webhook(ck, settings, section_path, &out->webhook);
     } else {
         out->kind = PROVIDER_VCENTER;
+        out->vcenter.max_replay_age_seconds = 3600;
         bool full = strcmp(type->type, "vcenter") == 0;
         if (settings)
             read_vcenter(ck, settings, section_path, &out->vcenter, full);

@@ -1,11 +1,13 @@
 /* Every event source type the config can name: one row each. */
 #include "source.h"
+#include "source_vcenter.h"
 #include "source_webhook.h"
 
 #include <string.h>
 
 static const source_type *const source_types[] = {
     &webhook_source_type,
+    &vcenter_source_type,
 };
 
 const source_type *source_type_find(const char *name)

@@ -33,7 +33,6 @@
 #define COMPONENT "vcenter"
 #define PAGE_SIZE 100
 #define WAIT_SECONDS 30 /* also keeps the session alive when idle */
-#define MAX_REPLAY_SECONDS 3600.0
 #define CHECKPOINT_INTERVAL_MS 1000
 #define RETRY_INITIAL_SECONDS 0.5
 #define RETRY_MAX_SECONDS 30.0
@@ -67,6 +66,7 @@ struct vcenter_source {
     event_queue *queue;
     provider_stats *stats;
     const char *name; /* owned by the config */
+    double max_replay_age_seconds;
     vcenter_soap *soap;
     vcenter_convert_context convert;
 
@@ -453,7 +453,7 @@ static void on_current_time(void *user, const vcenter_soap_result *result)
         begin = now;
         double checkpoint_time;
         if (s->has_checkpoint) {
-            begin = now - MAX_REPLAY_SECONDS;
+            begin = now - s->max_replay_age_seconds;
             if (checkpoint_parse_time(s->checkpoint.last_event_key_timestamp, &checkpoint_time) &&
                 checkpoint_time > begin)
                 begin = checkpoint_time;
@@ -567,7 +567,10 @@ static int source_create(const config_provider *config, const source_services *s
         free_source(s);
         return -1;
     }
-    s->convert.format = VCENTER_FORMAT_ROUTER;
+    s->max_replay_age_seconds =
+        config->vcenter.max_replay_age_seconds > 0 ? config->vcenter.max_replay_age_seconds : 3600;
+    s->convert.format = config->vcenter.sources_for_knative_format ? VCENTER_FORMAT_SOURCES_KNATIVE
+                                                                   : VCENTER_FORMAT_ROUTER;
     s->convert.source_url = config->vcenter.address;
     s->checkpointing = config->vcenter.checkpoint;
     if (s->checkpointing) {

@@ -9,6 +9,9 @@ tools/setup.sh
 echo "== clang-format"
 git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run -Werror
 
+echo "== vCenter simulator peer"
+tools/build-vcsim.sh
+
 status=0
 for flavour in release asan; do
   echo "== build ($flavour)"

@@ -179,32 +179,55 @@ static void test_multi_with_extensions(void)
     CHECK(chdir(cwd) == 0);
 }
 
-static void test_vcenter_parsed_but_not_supported(void)
+static void test_vcenter_provider(void)
 {
     config_errors errors = {0};
     const char *path = config_path("veba-vcenter-knative.yaml");
     config *cfg = config_load(path, &errors);
-    CHECK(cfg == NULL);
-    CHECK(errors.count == 1);
-    char expected[1400];
-    snprintf(expected, sizeof expected,
-             "%s:7:9: eventProvider.type: eventProvider type 'vcenter' is not supported yet", path);
-    CHECK_STR(errors.count ? errors.messages[0] : NULL, expected);
+    CHECK(cfg != NULL);
+    CHECK(errors.count == 0);
+    if (cfg) {
+        CHECK(cfg->providers[0].kind == PROVIDER_VCENTER);
+        CHECK(cfg->providers[0].vcenter.max_replay_age_seconds == 3600);
+        CHECK(!cfg->providers[0].vcenter.sources_for_knative_format);
+        config_free(cfg);
+    }
     config_errors_free(&errors);
 
-    /* The same section with a mistake in it: both problems are reported. */
+    /* The section with mistakes in it: every problem is reported. */
     cfg = parse_with("eventProvider:\n"
                      "  type: vcenter\n"
                      "  name: vc\n"
                      "  vcenter:\n"
                      "    insecureSSL: sometimes\n"
-                     "    checkpointDir: /tmp/cp\n",
+                     "    checkpointDir: /tmp/cp\n"
+                     "    eventFormat: cloudy\n",
                      &errors);
     CHECK(cfg == NULL);
     CHECK_ERROR(&errors, "t.yaml:9:5: eventProvider.vcenter.address: is required");
     CHECK_ERROR(&errors, "t.yaml:9:18: eventProvider.vcenter.insecureSSL: expected true or false");
-    CHECK_ERROR(&errors, "t.yaml:6:9: eventProvider.type: eventProvider type 'vcenter' is not "
-                         "supported yet");
+    CHECK_ERROR(&errors, "t.yaml:11:18: eventProvider.vcenter.eventFormat: must be router or "
+                         "sources-for-knative");
+    config_errors_free(&errors);
+
+    cfg = parse_with("eventProvider:\n"
+                     "  type: vcenter\n"
+                     "  name: vc\n"
+                     "  vcenter:\n"
+                     "    address: https://vc.local/sdk\n"
+                     "    maxReplayAge: 10m\n"
+                     "    eventFormat: sources-for-knative\n"
+                     "eventProcessor:\n"
+                     "  type: knative\n"
+                     "  name: sink\n"
+                     "  knative: {destination: {uri: 'http://127.0.0.1:9090/'}}\n",
+                     &errors);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        CHECK(cfg->providers[0].vcenter.max_replay_age_seconds == 600);
+        CHECK(cfg->providers[0].vcenter.sources_for_knative_format);
+        config_free(cfg);
+    }
     config_errors_free(&errors);
 }
 
@@ -709,7 +732,7 @@ int main(void)
     RUN_TEST(test_veba_webhook_knative);
     RUN_TEST(test_knative_ref_broker);
     RUN_TEST(test_multi_with_extensions);
-    RUN_TEST(test_vcenter_parsed_but_not_supported);
+    RUN_TEST(test_vcenter_provider);
     RUN_TEST(test_other_types_not_supported);
     RUN_TEST(test_many_errors_at_once);
     RUN_TEST(test_syntax_and_missing_file);
