@@ -1,4 +1,4 @@
 function process(event)
     local x = 1
-    if x then x = 2
+    local y = = 2
 end
