@@ -61,6 +61,9 @@ void lua_json_push(lua_State *L, const cJSON *json)
             lua_pushnumber(L, d);
     } else if (cJSON_IsString(json)) {
         lua_pushstring(L, json->valuestring);
+    } else if (cJSON_IsRaw(json)) { /* an exact number written by number_to_json */
+        if (!json->valuestring || !lua_stringtonumber(L, json->valuestring))
+            lua_pushnil(L);
     } else if (cJSON_IsArray(json)) {
         lua_createtable(L, cJSON_GetArraySize(json), 0);
         lua_Integer i = 1;
@@ -208,6 +211,31 @@ static lua_Integer sequence_length(lua_State *L, int idx)
     return keys == n ? n : 0;
 }
 
+/* cJSON prints numbers with 15 significant digits when its loose comparison calls that close
+ * enough, which would turn 1234567890123456789 or 0.1 + 0.2 into a different number. Numbers that
+ * need more digits are stored as raw JSON text printed exactly. */
+static cJSON *number_to_json(lua_State *L, int idx, char *err, size_t cap)
+{
+    char text[40];
+    if (lua_isinteger(L, idx)) {
+        lua_Integer i = lua_tointeger(L, idx);
+        if (i > -1000000000000000LL && i < 1000000000000000LL)
+            return cJSON_CreateNumber((double)i);
+        snprintf(text, sizeof text, "%lld", (long long)i);
+        return cJSON_CreateRaw(text);
+    }
+    double d = lua_tonumber(L, idx);
+    if (!isfinite(d)) {
+        snprintf(err, cap, "cannot encode NaN or infinity as JSON");
+        return NULL;
+    }
+    snprintf(text, sizeof text, "%.15g", d);
+    if (strtod(text, NULL) == d)
+        return cJSON_CreateNumber(d);
+    snprintf(text, sizeof text, "%.17g", d);
+    return cJSON_CreateRaw(text);
+}
+
 static cJSON *to_json(lua_State *L, int idx, const cJSON *reference, int depth, char *err,
                       size_t cap)
 {
@@ -224,16 +252,9 @@ static cJSON *to_json(lua_State *L, int idx, const cJSON *reference, int depth, 
         out = cJSON_CreateBool(lua_toboolean(L, idx));
         break;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            out = cJSON_CreateNumber((double)lua_tointeger(L, idx));
-        } else {
-            double d = lua_tonumber(L, idx);
-            if (!isfinite(d)) {
-                snprintf(err, cap, "cannot encode NaN or infinity as JSON");
-                return NULL;
-            }
-            out = cJSON_CreateNumber(d);
-        }
+        out = number_to_json(L, idx, err, cap);
+        if (!out)
+            return NULL;
         break;
     case LUA_TSTRING: {
         size_t len = 0;

@@ -356,6 +356,24 @@ static void test_attribute_and_data_round_trip(void)
     CHECK(ev->data_json != NULL);
     event_unref(ev);
 
+    /* Integers beyond double's 15 digits survive a change and a later script. */
+    ev = new_event("a", "{\"k\":1}");
+    char tmp[64], load_err[512];
+    make_folder(tmp, sizeof tmp);
+    write_script(tmp, "10-a.lua", "function process(e) e.data.k = 1234567890123456789 end");
+    write_script(tmp, "20-b.lua", "function process(e) e.data.k = e.data.k + 1 end");
+    script_chain *chain = script_chain_load(tmp, NULL, load_err, sizeof load_err);
+    remove_folder(tmp);
+    CHECK(chain != NULL);
+    if (chain) {
+        script_result result;
+        CHECK(script_chain_run(chain, ev, &result) == SCRIPT_KEEP);
+        CHECK_STR(data_text(ev), "{\"k\":1234567890123456790}");
+        script_result_clear(&result);
+        script_chain_free(chain);
+    }
+    event_unref(ev);
+
     /* Non-JSON data is a string; replacing it keeps it raw. */
     ev = new_event("a", NULL);
     event_set_attribute(ev, "datacontenttype", "text/plain");
