@@ -1,0 +1,59 @@
+/* The Lua sandbox: one lua_State with a memory ceiling, an instruction budget, and environments
+ * that expose only the allowed libraries (see docs/lua-api.md).
+ *
+ * Every piece of Lua code - a script's top-level chunk, its process(), a lib/ module - runs in a
+ * table of its own (_ENV), so a global set by one script is never seen by another. The real
+ * global table and the registry are unreachable from Lua: there is no debug library, no package
+ * library, string's metatable is protected, and load() accepts text only. */
+#ifndef EVENT_ROUTER_LUA_SANDBOX_H
+#define EVENT_ROUTER_LUA_SANDBOX_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct script_limits {
+    long instruction_limit; /* VM instructions per call into a script; 0 = default */
+    size_t memory_limit;    /* bytes for the whole Lua state; 0 = default */
+} script_limits;
+
+#define SCRIPT_DEFAULT_INSTRUCTION_LIMIT 1000000L
+#define SCRIPT_DEFAULT_MEMORY_LIMIT ((size_t)32 << 20)
+
+typedef struct lua_sandbox lua_sandbox;
+
+/* Called with a fresh module environment on top of the stack, before a lib/ module runs, so the
+ * owner can add its own globals (the er library). */
+typedef void (*lua_sandbox_env_fn)(lua_State *L, const char *module_name, void *user);
+
+/* lib_dir may be NULL (require then always fails). NULL on out of memory. */
+lua_sandbox *lua_sandbox_new(const script_limits *limits, const char *lib_dir);
+void lua_sandbox_free(lua_sandbox *sb);
+lua_State *lua_sandbox_state(const lua_sandbox *sb);
+void lua_sandbox_set_module_env_fn(lua_sandbox *sb, lua_sandbox_env_fn fn, void *user);
+
+/* Pushes a new environment table: the allowed standard functions and private copies of the
+ * library tables (so changing string.x in one script cannot affect another). */
+void lua_sandbox_push_env(lua_sandbox *sb);
+
+/* Compiles text (text only, never bytecode) with chunkname shown as "name" in errors, and makes
+ * the table on top of the stack its _ENV (the table is popped). On success pushes the function;
+ * on failure writes "name:line: message" and pushes nothing. */
+bool lua_sandbox_load(lua_sandbox *sb, const char *text, size_t len, const char *name, char *err,
+                      size_t err_cap);
+
+/* Reads and compiles a file as lua_sandbox_load does; the env table on top is popped either way. */
+bool lua_sandbox_load_file(lua_sandbox *sb, const char *path, const char *name, char *err,
+                           size_t err_cap);
+
+/* Calls the function below its nargs arguments in protected mode with a fresh instruction budget.
+ * On failure writes "file:line: message" (fallback_name replaces the file when no Lua frame is
+ * known, e.g. for memory errors) and leaves nothing on the stack; after an instruction or memory
+ * limit error the state is collected so the next call starts clean. */
+bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fallback_name,
+                      char *err, size_t err_cap);
+
+size_t lua_sandbox_memory_used(const lua_sandbox *sb);
+
+#endif

@@ -1,0 +1,2 @@
+-- Defines no process(): the load must fail.
+local unused = 1

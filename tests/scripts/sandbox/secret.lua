@@ -1,0 +1,2 @@
+-- Outside lib/: require must never reach it.
+return { secret = "should not be reachable" }
