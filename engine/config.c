@@ -143,8 +143,13 @@ out:
 static void read_extensions(config_checker *ck, const ynode *root, config *cfg)
 {
     const ynode *scripts = check_map(ck, root, "", "scripts", false);
-    check_known_keys(ck, scripts, "scripts", (const char *const[]){"dir", NULL});
+    check_known_keys(ck, scripts, "scripts",
+                     (const char *const[]){"dir", "instructionLimit", "memoryLimit", NULL});
     check_string(ck, scripts, "scripts", "dir", scripts != NULL, &cfg->scripts_dir);
+    int instruction_limit = 0;
+    if (check_int(ck, scripts, "scripts", "instructionLimit", 1000, 1000000000, &instruction_limit))
+        cfg->script_instruction_limit = instruction_limit;
+    check_size(ck, scripts, "scripts", "memoryLimit", &cfg->script_memory_limit);
 
     const ynode *console = check_map(ck, root, "", "console", false);
     check_known_keys(ck, console, "console", (const char *const[]){"socket", NULL});

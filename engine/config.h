@@ -108,10 +108,12 @@ typedef struct config {
     size_t processor_count;
     config_metrics metrics;
     config_delivery delivery;
-    char *scripts_dir;     /* scripts: {dir} */
-    char *console_socket;  /* console: {socket} */
-    char *deadletter_dir;  /* deadLetter: {dir}; default "./deadletter" */
-    size_t queue_capacity; /* queue: {capacity}; default 10000 */
+    char *scripts_dir;             /* scripts: {dir}; NULL: no scripts run (as in VEBA) */
+    long script_instruction_limit; /* scripts: {instructionLimit}; 0: the runtime default */
+    size_t script_memory_limit;    /* scripts: {memoryLimit}; 0: the runtime default */
+    char *console_socket;          /* console: {socket} */
+    char *deadletter_dir;          /* deadLetter: {dir}; default "./deadletter" */
+    size_t queue_capacity;         /* queue: {capacity}; default 10000 */
 } config;
 
 typedef struct config_errors {

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics_server.h"
 #include "processor.h"
+#include "script_chain.h"
 #include "source.h"
 
 #include <stdio.h>
@@ -39,6 +40,7 @@ struct engine {
     engine_processor *processors;
     size_t processor_count;
     processor_services processor_services;
+    script_chain *scripts; /* NULL: no scripts, every event goes to every processor */
 
     uv_idle_t drain; /* runs the queue -> dispatchers step outside the sources' callbacks */
     bool drain_active;
@@ -122,6 +124,17 @@ static void find_source_and_finish(engine *e, event *ev)
 
 /* One processor acked or nacked ev. When the last one has, the event is finished: the source
  * may advance its checkpoint past it. */
+/* Every processor the event went to has acked or nacked it (or it went to none): the source may
+ * now advance its checkpoint past it. */
+static void event_finished(engine *e, event *ev)
+{
+    find_source_and_finish(e, ev);
+    e->in_delivery--;
+    event_unref(ev);
+    schedule_drain(e);
+    maybe_finish_shutdown(e);
+}
+
 static void on_delivery_done(void *owner, event *ev, bool delivered)
 {
     engine_processor *p = owner;
@@ -132,23 +145,89 @@ static void on_delivery_done(void *owner, event *ev, bool delivered)
         return;
     if (ev->deliveries_failed == 0)
         e->metrics->events_out++;
-    find_source_and_finish(e, ev);
-    e->in_delivery--;
-    event_unref(ev);
-    schedule_drain(e);
-    maybe_finish_shutdown(e);
+    event_finished(e, ev);
 }
 
-/* Routing: every processor, until the Lua scripts of a later stage choose. */
+/* An event the scripts could not pass on is kept in the "scripts" dead-letter file. */
+static void dead_letter_from_scripts(engine *e, event *ev, const char *error)
+{
+    e->metrics->events_dead_lettered++;
+    deadletter_write(e->deadletter, "scripts", ev, 0, error);
+    log_warn("engine", "event %s dead-lettered by the scripts: %s", ev->id, error);
+}
+
+static engine_processor *find_processor(engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (strcmp(e->config->processors[i].name, name) == 0)
+            return &e->processors[i];
+    return NULL;
+}
+
+/* Submits ev to the processors the scripts chose (all when they chose none). Returns false with
+ * a reason when a route names no processor: a script bug, and the event is dead-lettered. */
+static bool route_event(engine *e, event *ev, const script_result *result, char *err,
+                        size_t err_cap)
+{
+    engine_processor *chosen[64];
+    size_t count = 0;
+    if (!result || !result->routes) {
+        for (size_t i = 0; i < e->processor_count && count < 64; i++)
+            chosen[count++] = &e->processors[i];
+    } else {
+        for (size_t r = 0; r < result->route_count; r++) {
+            engine_processor *p = find_processor(e, result->routes[r]);
+            if (!p) {
+                snprintf(err, err_cap,
+                         "a script routed the event to '%.100s', which is not a "
+                         "configured eventProcessor",
+                         result->routes[r]);
+                return false;
+            }
+            bool duplicate = false;
+            for (size_t i = 0; i < count; i++)
+                duplicate = duplicate || chosen[i] == p;
+            if (!duplicate && count < 64)
+                chosen[count++] = p;
+        }
+    }
+    ev->deliveries_pending = (unsigned)count;
+    ev->deliveries_failed = 0;
+    if (count == 0) {
+        event_finished(e, ev); /* routed nowhere on purpose: an empty route list */
+        return true;
+    }
+    /* Every dispatcher holds its own reference; ours is dropped in event_finished. */
+    for (size_t i = 0; i < count; i++)
+        dispatcher_submit(chosen[i]->dispatcher, ev);
+    return true;
+}
+
+/* source -> scripts -> route -> dispatchers. */
 static void dispatch_event(engine *e, event *ev)
 {
     e->metrics->events_in++;
     e->in_delivery++;
-    ev->deliveries_pending = (unsigned)e->processor_count;
-    ev->deliveries_failed = 0;
-    /* Every dispatcher holds its own reference; ours is dropped in on_delivery_done. */
-    for (size_t i = 0; i < e->processor_count; i++)
-        dispatcher_submit(e->processors[i].dispatcher, ev);
+    if (!e->scripts) {
+        route_event(e, ev, NULL, NULL, 0);
+        return;
+    }
+    script_result result = {0};
+    script_verdict verdict = script_chain_run(e->scripts, ev, &result);
+    if (result.error[0])
+        e->metrics->script_errors_total++;
+    char err[256];
+    if (verdict == SCRIPT_DROP) {
+        e->metrics->events_dropped++;
+        event_finished(e, ev);
+    } else if (verdict == SCRIPT_DEADLETTER) {
+        dead_letter_from_scripts(e, ev, result.error);
+        event_finished(e, ev);
+    } else if (!route_event(e, ev, &result, err, sizeof err)) {
+        dead_letter_from_scripts(e, ev, err);
+        event_finished(e, ev);
+    }
+    script_result_clear(&result);
 }
 
 static void on_drain(uv_idle_t *idle)
@@ -189,6 +268,7 @@ static void engine_free(engine *e)
             e->processors[i].type->destroy(e->processors[i].state);
     free(e->processors);
     free(e->sources);
+    script_chain_free(e->scripts);
     event_queue_destroy(&e->queue);
     deadletter_close(e->deadletter);
     metrics_free(e->metrics);
@@ -278,6 +358,63 @@ void engine_shutdown(engine *e, double deadline_seconds, void (*stopped)(void *u
         e->drain_active = true;
     }
     maybe_finish_shutdown(e);
+}
+
+static void emit_script_samples(void *user,
+                                void (*emit)(void *ctx, const char *script, const char *name,
+                                             double value),
+                                void *ctx)
+{
+    engine *e = user;
+    if (!e->scripts)
+        return;
+    for (size_t i = 0; i < script_chain_count(e->scripts); i++)
+        emit(ctx, script_chain_name(e->scripts, i), NULL,
+             (double)script_chain_errors(e->scripts, i));
+    script_chain_each_counter(e->scripts, (script_counter_fn)emit, ctx);
+}
+
+static script_chain *load_scripts(const config *cfg, char *err, size_t err_cap)
+{
+    script_limits limits = {.instruction_limit = cfg->script_instruction_limit,
+                            .memory_limit = cfg->script_memory_limit};
+    script_chain *chain = script_chain_load(cfg->scripts_dir, &limits, err, err_cap);
+    if (chain)
+        log_info("engine", "%zu script(s) loaded from %s", script_chain_count(chain),
+                 cfg->scripts_dir);
+    return chain;
+}
+
+int engine_reload(engine *e, char *err, size_t err_cap)
+{
+    e->metrics->reloads_total++;
+    e->metrics->last_reload = time(NULL);
+    config_errors errors = {0};
+    config *fresh = config_load(e->config->path, &errors);
+    script_chain *chain = NULL;
+    if (!fresh) {
+        snprintf(err, err_cap, "%s", errors.count ? errors.messages[0] : "config unreadable");
+    } else if (fresh->scripts_dir) {
+        chain = load_scripts(fresh, err, err_cap);
+    }
+    bool ok = fresh && (chain || !fresh->scripts_dir);
+    if (ok) {
+        if (fresh->provider_count != e->config->provider_count ||
+            fresh->processor_count != e->config->processor_count)
+            log_warn("engine", "reload: sources and processors are not reloaded; restart to "
+                               "apply changes to them");
+        /* Single-threaded: no event is inside the old chain at this point. */
+        script_chain_free(e->scripts);
+        e->scripts = chain;
+        e->metrics->last_reload_error[0] = '\0';
+        log_info("engine", "reload: %s", chain ? "scripts swapped in" : "no scripts configured");
+    } else {
+        e->metrics->reload_failures_total++;
+        snprintf(e->metrics->last_reload_error, sizeof e->metrics->last_reload_error, "%s", err);
+    }
+    config_free(fresh);
+    config_errors_free(&errors);
+    return ok ? 0 : -1;
 }
 
 static int start_processors(engine *e, char *err, size_t err_cap)
@@ -381,6 +518,8 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
     }
     e->metrics->queue_depth = queue_depth_gauge;
     e->metrics->queue_depth_user = &e->queue;
+    e->metrics->script_samples = emit_script_samples;
+    e->metrics->script_samples_user = e;
     event_queue_set_consumer(&e->queue, on_queue_ready, e);
     uv_idle_init(loop, &e->drain);
     e->drain.data = e;
@@ -392,6 +531,12 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
     char reason[512] = "";
     e->deadletter = deadletter_open(cfg->deadletter_dir ? cfg->deadletter_dir : "./deadletter",
                                     reason, sizeof reason);
+    if (e->deadletter && cfg->scripts_dir &&
+        !(e->scripts = load_scripts(cfg, reason, sizeof reason))) {
+        snprintf(err, err_cap, "scripts: %s", reason);
+        abort_start(e);
+        return NULL;
+    }
     if (!e->http || !e->deadletter || start_processors(e, reason, sizeof reason) != 0 ||
         start_sources(e, reason, sizeof reason) != 0) {
         snprintf(err, err_cap, "%s", reason[0] ? reason : "out of memory");

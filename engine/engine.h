@@ -25,6 +25,12 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
  * engine frees itself; stopped(user) runs last. Calling it twice is harmless. */
 void engine_shutdown(engine *e, double deadline_seconds, void (*stopped)(void *user), void *user);
 
+/* Reload: re-reads the config file and the scripts it names, compiles them into a fresh Lua state
+ * and swaps it in between two events. On any failure the running scripts stay and err says why
+ * ("file:line: message"). Only the scripts section is taken from the new config: sources and
+ * processors need a restart (a warning says so when they changed). Returns 0 on success. */
+int engine_reload(engine *e, char *err, size_t err_cap);
+
 bool engine_ready(const engine *e);
 metrics *engine_metrics(engine *e);
 

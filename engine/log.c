@@ -9,6 +9,8 @@
 
 static log_level current_level = LOG_LEVEL_INFO;
 static bool json_output;
+static log_capture_fn capture;
+static void *capture_user;
 static char **secrets;
 static size_t secret_count;
 
@@ -102,6 +104,12 @@ void log_mask_secrets(const char *text, char *out, size_t cap)
     out[used] = '\0';
 }
 
+void log_set_capture(log_capture_fn fn, void *user)
+{
+    capture = fn;
+    capture_user = user;
+}
+
 void log_write(log_level level, const char *component, const char *fmt, ...)
 {
     if (level < current_level)
@@ -113,6 +121,10 @@ void log_write(log_level level, const char *component, const char *fmt, ...)
     va_end(args);
     char message[2048];
     log_mask_secrets(raw, message, sizeof message);
+    if (capture) {
+        capture(capture_user, level, component, message);
+        return;
+    }
 
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

@@ -28,6 +28,12 @@ void log_forget_secrets(void);
 /* Copies text into out (size cap) with registered secrets replaced by "*****". */
 void log_mask_secrets(const char *text, char *out, size_t cap);
 
+/* Sends every message that passes the level filter to fn instead of stderr (NULL restores
+ * stderr). For commands that report what scripts logged, like test-script. */
+typedef void (*log_capture_fn)(void *user, log_level level, const char *component,
+                               const char *message);
+void log_set_capture(log_capture_fn fn, void *user);
+
 void log_write(log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

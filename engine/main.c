@@ -2,6 +2,7 @@
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "test_script.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 static const char usage_text[] =
     "usage: event-router [-config PATH] [-log-level debug|info|warn|error] [-log-json]\n"
     "       event-router check-config PATH\n"
+    "       event-router test-script SCRIPT [EVENT.json ...]\n"
     "       event-router --version | --help\n"
     "\n"
     "Streams events from the configured sources (webhook) to the configured processors\n"
@@ -23,7 +25,8 @@ static const char usage_text[] =
     "  -config PATH       RouterConfig YAML file (default " DEFAULT_CONFIG_PATH ")\n"
     "  -log-level LEVEL   debug, info (default), warn or error\n"
     "  -log-json          log JSON lines instead of text\n"
-    "Signals: SIGTERM/SIGINT stop intake, drain deliveries (up to 10 s) and exit 0.\n";
+    "Signals: SIGTERM/SIGINT stop intake, drain deliveries (up to 10 s) and exit 0;\n"
+    "SIGHUP reloads the scripts (and their settings) from the config.\n";
 
 typedef struct options {
     const char *config_path;
@@ -121,9 +124,11 @@ static void on_stop_signal(uv_signal_t *handle, int signum)
 
 static void on_sighup(uv_signal_t *handle, int signum)
 {
-    (void)handle;
     (void)signum;
-    log_warn("main", "SIGHUP received: reload is not available in this version; ignoring it");
+    runtime *rt = handle->data;
+    char err[1024];
+    if (rt->engine && engine_reload(rt->engine, err, sizeof err) != 0)
+        log_error("main", "SIGHUP: reload failed, the previous scripts stay active: %s", err);
 }
 
 static int run(const options *opts)
@@ -176,6 +181,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "test-script") == 0)
+        return test_script_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
         if (argc != 3) {
             fprintf(stderr, "usage: event-router check-config PATH\n");

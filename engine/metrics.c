@@ -359,6 +359,25 @@ static int compare_stats_entries(const void *a, const void *b)
     return strcmp(((const stats_entry *)a)->key, ((const stats_entry *)b)->key);
 }
 
+/* Our addition to the document (VEBA has no scripts): reloads and script errors. */
+static void add_script_stats(cJSON *root, const metrics *m)
+{
+    cJSON *scripts = cJSON_AddObjectToObject(root, "vmware.event.router.scripts");
+    cJSON_AddNumberToObject(scripts, "reloads", (double)m->reloads_total);
+    cJSON_AddNumberToObject(scripts, "reload_failures", (double)m->reload_failures_total);
+    if (m->last_reload) {
+        char stamp[32];
+        struct tm utc;
+        gmtime_r(&m->last_reload, &utc);
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+        cJSON_AddStringToObject(scripts, "last_reload", stamp);
+    } else {
+        cJSON_AddNullToObject(scripts, "last_reload");
+    }
+    cJSON_AddStringToObject(scripts, "last_reload_error", m->last_reload_error);
+    cJSON_AddNumberToObject(scripts, "errors", (double)m->script_errors_total);
+}
+
 /* The Go router serves expvar's document: its variables in key order, the router's own under
  * "vmware.event.router.stats". Go's runtime "memstats" has no counterpart here and is left out. */
 char *metrics_render_stats(const metrics *m)
@@ -376,6 +395,7 @@ char *metrics_render_stats(const metrics *m)
     /* Go's encoding/json writes map keys sorted: collect, sort, then add. */
     size_t count = m->provider_count + m->processor_count;
     stats_entry *entries = calloc(count ? count : 1, sizeof *entries);
+    add_script_stats(root, m); /* sorts before "...stats", as expvar orders keys */
     cJSON *stats = cJSON_AddObjectToObject(root, "vmware.event.router.stats");
     if (!entries) {
         cJSON_Delete(root);
@@ -598,6 +618,50 @@ static void append_process_info(text_buffer *b, const metrics *m)
     text_append(b, "\"} 1\n");
 }
 
+typedef struct script_sample_pass {
+    text_buffer *buffer;
+    bool counters; /* this pass writes the counters (name != NULL), else the error counts */
+} script_sample_pass;
+
+static void emit_script_sample(void *ctx, const char *script, const char *name, double value)
+{
+    script_sample_pass *pass = ctx;
+    if ((name != NULL) != pass->counters)
+        return;
+    text_buffer *b = pass->buffer;
+    text_append(b, "%s{script=\"",
+                pass->counters ? "event_router_script_counter_total"
+                               : "event_router_script_errors_total");
+    append_label_value(b, script);
+    if (name) {
+        text_append(b, "\",name=\"");
+        append_label_value(b, name);
+    }
+    text_append(b, "\"} %.17g\n", value);
+}
+
+static void append_script_families(text_buffer *b, const metrics *m)
+{
+    append_header(b, "event_router_script_reloads_total", "counter",
+                  "Script reloads by result (SIGHUP or console).");
+    text_append(b, "event_router_script_reloads_total{result=\"success\"} %llu\n",
+                (unsigned long long)(m->reloads_total - m->reload_failures_total));
+    text_append(b, "event_router_script_reloads_total{result=\"failure\"} %llu\n",
+                (unsigned long long)m->reload_failures_total);
+    append_unlabelled(b, "event_router_script_last_reload_timestamp_seconds", "gauge",
+                      "When the scripts were last reloaded (0: never).", (uint64_t)m->last_reload);
+    append_header(b, "event_router_script_errors_total", "counter",
+                  "Script errors (runtime errors and limits) per script.");
+    script_sample_pass pass = {b, false};
+    if (m->script_samples)
+        m->script_samples(m->script_samples_user, emit_script_sample, &pass);
+    append_header(b, "event_router_script_counter_total", "counter",
+                  "Counters that scripts keep with er.counter().");
+    pass.counters = true;
+    if (m->script_samples)
+        m->script_samples(m->script_samples_user, emit_script_sample, &pass);
+}
+
 char *metrics_render_prometheus(const metrics *m)
 {
     text_buffer b = {.data = malloc(4096), .cap = 4096};
@@ -612,6 +676,7 @@ char *metrics_render_prometheus(const metrics *m)
                            true);
     append_processor_families(&b, m);
     append_latency_histogram(&b, m);
+    append_script_families(&b, m);
     append_process_info(&b, m);
     if (b.failed) {
         free(b.data);

@@ -64,6 +64,20 @@ typedef struct metrics {
     double latency_sum;
     metrics_gauge_fn queue_depth;
     void *queue_depth_user;
+
+    /* Script reloads (SIGHUP, console): counts, when the last one ran and why it failed. */
+    uint64_t reloads_total;
+    uint64_t reload_failures_total;
+    time_t last_reload;          /* 0: never */
+    char last_reload_error[512]; /* "" after a successful reload */
+    uint64_t script_errors_total;
+    /* The scripts' own samples, asked for at render time because the chain (and so the set of
+     * scripts) changes on reload. emit's name is NULL for a script's error count. */
+    void (*script_samples)(void *user,
+                           void (*emit)(void *ctx, const char *script, const char *name,
+                                        double value),
+                           void *ctx);
+    void *script_samples_user;
 } metrics;
 
 extern const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS];

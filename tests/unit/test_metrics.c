@@ -67,8 +67,12 @@ static void test_stats_follow_the_veba_shape(void)
                                       "system.lastLoad",
                                       "system.numberOfSeconds",
                                       "system.programName",
+                                      "vmware.event.router.scripts",
                                       "vmware.event.router.stats"};
-    CHECK(keys_are(root, top, 6));
+    CHECK(keys_are(root, top, 7));
+    cJSON *scripts = cJSON_GetObjectItem(root, "vmware.event.router.scripts");
+    CHECK(cJSON_GetObjectItem(scripts, "reloads")->valuedouble == 0);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(scripts, "last_reload")));
     CHECK(cJSON_IsArray(cJSON_GetObjectItem(root, "cmdline")));
     static const char *const load[] = {"Load1", "Load5", "Load15"};
     CHECK(keys_are(cJSON_GetObjectItem(root, "system.allLoad"), load, 3));
