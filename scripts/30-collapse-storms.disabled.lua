@@ -2,8 +2,9 @@
 -- Vm / Host / ... moref), further events of that class about that object are dropped until
 -- WINDOW_SECONDS have passed since the one that went through. A flapping host or a VM stuck in
 -- a reset loop then reaches your functions once per window instead of hundreds of times.
--- The first event after a window that suppressed duplicates carries the extension
--- `collapsedcount` = how many were dropped, so a processor can still tell it was a storm.
+-- The first event after a window that suppressed duplicates (if it comes within one more window)
+-- carries the extension `collapsedcount` = how many were dropped, so a processor can still tell
+-- it was a storm.
 -- Time is vCenter's CreatedTime (else the CloudEvent time), so a replay of old events collapses
 -- the same way live ones do.
 -- Off by default. Enable: rename to 30-collapse-storms.lua, SIGHUP.
@@ -23,11 +24,13 @@ state.seen = state.seen or {}
 state.count = state.count or 0
 state.last_sweep = state.last_sweep or 0
 
--- Forgets pairs whose window is over. Runs at most once per window, so its cost (one pass over
--- at most MAX_KEYS entries) is spread over many events.
+-- Forgets pairs whose window is over; a pair that suppressed duplicates is kept one more window,
+-- for the next event to report the count. Runs at most once per window, so its cost (one pass
+-- over at most MAX_KEYS entries) is spread over many events.
 local function sweep(now)
   for key, entry in pairs(state.seen) do
-    if now - entry.first >= WINDOW_SECONDS then
+    local age = now - entry.first
+    if age >= WINDOW_SECONDS and (entry.dropped == 0 or age >= 2 * WINDOW_SECONDS) then
       state.seen[key] = nil
       state.count = state.count - 1
     end

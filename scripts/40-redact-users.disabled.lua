@@ -39,9 +39,13 @@ local function name_forms(name)
   return forms
 end
 
+-- Argument keys that hold an account: "userName", "user", "targetUser", "user.id", "principal".
+-- Not "userIp" or "userAgent", which are not names.
 local function is_user_key(key)
-  return type(key) == "string" and key:lower():find("user", 1, true) ~= nil
-    and not key:lower():find("agent", 1, true) -- userAgent is a client name, not a person
+  if type(key) ~= "string" then return false end
+  local k = key:lower():gsub("[^a-z]", "")
+  return k:find("user$") ~= nil or k:find("username$") ~= nil or k:find("userid$") ~= nil
+    or k:find("principal$") ~= nil
 end
 
 function process(event)
