@@ -135,7 +135,8 @@ function engine.run(script_path, events)
     args[#args + 1] = shell_quote(file)
   end
   local stderr_file = dir .. "/stderr"
-  local cmd = string.format("%s test-script %s %s 2>%s", shell_quote(engine.binary()),
+  -- timeout: a hung runtime fails the spec instead of hanging the suite.
+  local cmd = string.format("timeout 60 %s test-script %s %s 2>%s", shell_quote(engine.binary()),
     shell_quote(script_path), table.concat(args, " "), shell_quote(stderr_file))
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
