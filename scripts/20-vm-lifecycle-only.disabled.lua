@@ -4,6 +4,9 @@
 -- Off by default (it drops most events). Enable: rename to 20-vm-lifecycle-only.lua, SIGHUP.
 local vc = require "vcenter"
 
+-- A bug here must never lose events: on error the event goes on unchanged.
+on_error = "pass"
+
 -- Events from other sources (not vCenter) are not ours to judge: keep them.
 local KEEP_OTHER_SOURCES = true
 
