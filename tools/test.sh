@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, checks formatting, builds the release and the
-# sanitizer (ASan+UBSan) flavours, runs the whole ctest suite (unit + integration against the real
-# binary) on both, and the busted specs of the Lua scripts when there are any.
+# sanitizer (ASan+UBSan) flavours, and runs the whole ctest suite on both: C unit tests,
+# integration tests against the real binary, and the busted specs of the Lua scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -22,8 +22,4 @@ for flavour in release asan; do
     ctest --test-dir "$dir" --output-on-failure -j2 || status=1
 done
 
-if compgen -G "spec/*_spec.lua" >/dev/null; then
-  echo "== busted specs"
-  busted --lpath='scripts/?.lua;scripts/lib/?.lua' spec || status=1
-fi
 exit $status
