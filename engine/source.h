@@ -28,6 +28,9 @@ typedef struct source_type {
     void (*event_done)(void *state, event *ev);
     /* True while the source can take in events (for /readyz). */
     bool (*ready)(void *state);
+    /* Optional: stop taking in events (paused true) or start again, for the console. A paused
+     * source keeps what it has not taken in: vCenter keeps its history, webhook senders get 503. */
+    void (*pause)(void *state, bool paused);
     /* Stops intake and frees the state once its handles are closed; no call follows. */
     void (*close)(void *state);
 } source_type;

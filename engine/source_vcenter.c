@@ -85,6 +85,8 @@ struct vcenter_source {
     bool started;             /* the first connection chose floor_time */
     bool connected;
     bool closing;
+    bool paused; /* from the console: take nothing in; vCenter keeps the history */
+    bool parked; /* paused with a continuation to run on resume */
     int attempt;
     char last_error[512];
 
@@ -222,6 +224,10 @@ static bool push_ready(vcenter_source *s)
 {
     batch *b = &s->ready;
     while (b->next < b->count) {
+        if (s->paused) {
+            s->parked = true;
+            return false;
+        }
         batch_event *item = &b->items[b->next];
         if (item->key <= s->last_pushed) { /* a duplicate across batches */
             if (item->ev)
@@ -258,6 +264,10 @@ static bool push_ready(vcenter_source *s)
 
 static void continue_after_push(vcenter_source *s)
 {
+    if (s->paused) {
+        s->parked = true;
+        return;
+    }
     if (s->closing || !push_ready(s))
         return;
     if (s->next == AFTER_PUSH_READ_NEXT)
@@ -681,10 +691,21 @@ static void source_close(void *state)
     close_next(s);
 }
 
+static void source_pause(void *state, bool paused)
+{
+    vcenter_source *s = state;
+    s->paused = paused;
+    if (!paused && s->parked && !s->waiter) {
+        s->parked = false;
+        continue_after_push(s);
+    }
+}
+
 const source_type vcenter_source_type = {
     .name = "vcenter",
     .create = source_create,
     .event_done = source_event_done,
     .ready = source_ready,
+    .pause = source_pause,
     .close = source_close,
 };

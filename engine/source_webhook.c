@@ -21,6 +21,7 @@ typedef struct webhook_source {
     source_services services;
     http_server *server;
     char *expected_credentials; /* "user:password" for basic auth, NULL without auth */
+    bool paused;
 } webhook_source;
 
 /* Compares in time independent of where the first difference is, so the answer time does not
@@ -96,6 +97,11 @@ static void handle_request(void *user, const http_request *request, http_respons
             stats->events_err++;
         answer_error(response, 401, "unauthorized");
         response->extra_headers = "WWW-Authenticate: Basic realm=\"event-router\"\r\n";
+        return;
+    }
+    if (source->paused) {
+        answer_error(response, 503, "source paused from the console, retry later");
+        response->extra_headers = "Retry-After: 1\r\n";
         return;
     }
     event **events = NULL;
@@ -207,5 +213,15 @@ static void webhook_close(void *state)
     webhook_free(source);
 }
 
-const source_type webhook_source_type = {"webhook", webhook_create, NULL, webhook_ready,
-                                         webhook_close};
+static void webhook_pause(void *state, bool paused)
+{
+    ((webhook_source *)state)->paused = paused;
+}
+
+const source_type webhook_source_type = {
+    .name = "webhook",
+    .create = webhook_create,
+    .ready = webhook_ready,
+    .pause = webhook_pause,
+    .close = webhook_close,
+};
