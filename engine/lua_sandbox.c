@@ -242,6 +242,24 @@ static int sandbox_print(lua_State *L)
     return 0;
 }
 
+/* setmetatable without __gc: a finalizer would run whenever the collector gets to it - inside
+ * another script's call, under its budget, or while the engine itself allocates. (Lua marks an
+ * object for finalization only when __gc is present at setmetatable time, so checking here is
+ * enough.) */
+static int sandbox_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed");
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static bool module_name_is_allowed(const char *name, size_t len)
 {
     if (len == 0 || len > 64 || name[0] == '.' || name[len - 1] == '.' || strstr(name, ".."))
@@ -352,6 +370,9 @@ static void build_template(lua_State *L)
     copy_fields(L, -2, lua_gettop(L), os_names);
     lua_setfield(L, template, LUA_OSLIBNAME);
     lua_pop(L, 1);
+    lua_getfield(L, template, "setmetatable");
+    lua_pushcclosure(L, sandbox_setmetatable, 1);
+    lua_setfield(L, template, "setmetatable");
     lua_pushcfunction(L, sandbox_collectgarbage);
     lua_setfield(L, template, "collectgarbage");
     lua_pushcfunction(L, sandbox_print);

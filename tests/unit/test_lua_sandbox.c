@@ -136,6 +136,11 @@ static void test_no_way_to_shared_globals(void)
     CHECK(holds(sb, "return leak == nil and string.leak == nil and ('x'):upper() == 'X' and "
                     "string.upper('y') == 'Y' and math.pi > 3.14"));
     CHECK(fails(sb, "('').leak = 1", err, sizeof err));
+    /* No finalizers: they would run later, inside someone else's call. */
+    CHECK(
+        fails(sb, "setmetatable({}, {__gc = function() while true do end end})", err, sizeof err));
+    CHECK_CONTAINS(err, "__gc");
+    CHECK(holds(sb, "local t = setmetatable({}, {__index = {a = 1}}) return t.a == 1"));
     lua_sandbox_free(sb);
 }
 
