@@ -134,9 +134,15 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
     kill_reason killed = sb->killed;
     if (killed != KILL_NONE)
         lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    if (status == LUA_OK) {
+    if (status == LUA_OK && killed == KILL_NONE) {
         lua_remove(L, base);
         return true;
+    }
+    if (status == LUA_OK) { /* the script swallowed the limit error and returned before the
+                               hook could raise it again: still a limit error */
+        lua_settop(L, base);
+        lua_pushstring(L, killed == KILL_MEMORY ? "memory limit exceeded"
+                                                : "instruction limit exceeded");
     }
     const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (status == LUA_ERRMEM || (killed == KILL_MEMORY && (!msg || !message_has_position(msg))))

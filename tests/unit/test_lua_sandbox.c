@@ -198,6 +198,7 @@ static void test_memory_limit(void)
     check_killed(sb, "local s = string.rep('x', 1 << 30)", "memory limit");
     check_killed(sb, "while true do pcall(string.rep, 'x', 1 << 30) end", "memory limit");
     check_killed(sb, "local s = 'xxxxxxxxxxxxxxxx' while true do s = s .. s end", "memory limit");
+    check_killed(sb, "local ok = pcall(string.rep, 'x', 1 << 30) return ok", "memory limit");
     check_killed(sb, "local t = {} for i = 1, 1e9 do t[i] = {i} end", "memory limit");
     check_killed(sb, "local t = {} while true do pcall(function() t[#t + 1] = {} end) end",
                  "memory limit");
