@@ -2,6 +2,7 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 /* Registry keys: the addresses of these are unique and no script can forge them. */
 static const char array_metatable_key = 0;
 static const char event_metatable_key = 0;
+static const char reusable_table_key = 0;
 /* json.null: a light userdata nothing else in the sandbox can produce. */
 static const char json_null = 0;
 
@@ -18,6 +20,18 @@ static const char *const context_names[] = {"specversion", "id",   "source",    
                                             "subject",     "time", "datacontenttype", "dataschema"};
 #define CONTEXT_COUNT 8
 #define REQUIRED_COUNT 4 /* the first four */
+
+/* Straight to the fields: event_get_attribute's name search is the hot spot of a trivial script. */
+static const size_t context_offsets[CONTEXT_COUNT] = {
+    offsetof(event, specversion),     offsetof(event, id),
+    offsetof(event, source),          offsetof(event, type),
+    offsetof(event, subject),         offsetof(event, time),
+    offsetof(event, datacontenttype), offsetof(event, dataschema)};
+
+static const char *context_value(const event *ev, size_t i)
+{
+    return *(char *const *)((const char *)ev + context_offsets[i]);
+}
 
 void lua_json_push_null(lua_State *L)
 {
@@ -386,10 +400,15 @@ void lua_event_setup(lua_State *L, lua_event_view *view)
 
 void lua_event_push(lua_State *L, lua_event_view *view)
 {
+    if (view->table_reusable) {
+        view->table_reusable = false; /* until this script, too, leaves it as the event is */
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &reusable_table_key);
+        return;
+    }
     const event *ev = view->ev;
     lua_createtable(L, 0, 12);
     for (size_t i = 0; i < CONTEXT_COUNT; i++) {
-        const char *value = event_get_attribute(ev, context_names[i]);
+        const char *value = context_value(ev, i);
         if (value) {
             lua_pushstring(L, value);
             lua_setfield(L, -2, context_names[i]);
@@ -410,6 +429,17 @@ void lua_event_push(lua_State *L, lua_event_view *view)
     view->table = lua_topointer(L, -1);
     view->data_touched = false;
     view->extensions_touched = false;
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &reusable_table_key);
+}
+
+void lua_event_view_finish(lua_State *L, lua_event_view *view)
+{
+    (void)L; /* the last table stays referenced: the next event's equal strings (source, type,
+                specversion...) are then found interned instead of created again */
+    view->table_reusable = false;
+    view->table = NULL;
+    view->ev = NULL;
 }
 
 void lua_event_view_clear_routes(lua_event_view *view)
@@ -547,6 +577,68 @@ static bool bytes_equal(const event *ev, const char *bytes, size_t len)
     return ev->data_len == len && (len == 0 || memcmp(ev->data, bytes, len) == 0);
 }
 
+/* True when the Lua value at idx would encode to the same JSON as json: the common case of a
+ * script that only reads data, answered without building anything. False means "maybe
+ * different"; the caller then converts and compares properly. */
+static bool lua_matches_json(lua_State *L, int idx, const cJSON *json, int depth)
+{
+    if (depth > MAX_JSON_DEPTH || !lua_checkstack(L, 4))
+        return false;
+    switch (lua_type(L, idx)) {
+    case LUA_TLIGHTUSERDATA:
+        return lua_json_is_null(L, idx) && cJSON_IsNull(json);
+    case LUA_TBOOLEAN:
+        return cJSON_IsBool(json) && lua_toboolean(L, idx) == cJSON_IsTrue(json);
+    case LUA_TNUMBER:
+        if (!cJSON_IsNumber(json))
+            return false;
+        if (lua_isinteger(L, idx))
+            return fabs(json->valuedouble) < 1e15 &&
+                   (double)lua_tointeger(L, idx) == json->valuedouble;
+        return lua_tonumber(L, idx) == json->valuedouble;
+    case LUA_TSTRING: {
+        size_t len = 0;
+        const char *s = lua_tolstring(L, idx, &len);
+        return cJSON_IsString(json) && strlen(json->valuestring) == len &&
+               memcmp(s, json->valuestring, len) == 0;
+    }
+    case LUA_TTABLE:
+        break;
+    default:
+        return false;
+    }
+    bool marked = lua_json_is_marked_array(L, idx);
+    if (cJSON_IsArray(json)) {
+        if (!marked || lua_rawlen(L, idx) != (size_t)cJSON_GetArraySize(json))
+            return false;
+        lua_Integer i = 1;
+        for (const cJSON *item = json->child; item; item = item->next, i++) {
+            lua_rawgeti(L, idx, i);
+            bool same = lua_matches_json(L, lua_gettop(L), item, depth + 1);
+            lua_pop(L, 1);
+            if (!same)
+                return false;
+        }
+        return true;
+    }
+    if (!cJSON_IsObject(json) || marked)
+        return false;
+    int keys = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const cJSON *item = lua_type(L, -2) == LUA_TSTRING
+                                ? cJSON_GetObjectItemCaseSensitive(json, lua_tostring(L, -2))
+                                : NULL;
+        if (!item || !lua_matches_json(L, lua_gettop(L), item, depth + 1)) {
+            lua_pop(L, 2);
+            return false;
+        }
+        lua_pop(L, 1);
+        keys++;
+    }
+    return keys == cJSON_GetArraySize(json);
+}
+
 static bool collect_data(lua_State *L, int idx, const event *ev, const char *content_type,
                          pending_changes *p, char *err, size_t cap)
 {
@@ -566,6 +658,8 @@ static bool collect_data(lua_State *L, int idx, const event *ev, const char *con
             return true;
         }
     }
+    if (ev->data_json && lua_matches_json(L, idx, ev->data_json, 0))
+        return true;
     char reason[256];
     p->data_json = lua_json_from_lua(L, idx, ev->data_json, reason, sizeof reason);
     if (!p->data_json) {
@@ -581,10 +675,11 @@ static bool collect_data(lua_State *L, int idx, const event *ev, const char *con
     return true;
 }
 
-static int context_index(const char *key)
+static int context_index(const char *key, size_t len)
 {
+    static const unsigned char lengths[CONTEXT_COUNT] = {11, 2, 6, 4, 7, 4, 15, 10};
     for (int i = 0; i < CONTEXT_COUNT; i++)
-        if (strcmp(key, context_names[i]) == 0)
+        if (len == lengths[i] && memcmp(key, context_names[i], len) == 0)
             return i;
     return -1;
 }
@@ -604,8 +699,9 @@ static bool collect_changes(lua_State *L, int table, const lua_event_view *view,
             snprintf(err, cap, "the event table has a non-string key");
             return false;
         }
-        const char *key = lua_tostring(L, -2);
-        int context = context_index(key);
+        size_t key_len = 0;
+        const char *key = lua_tolstring(L, -2, &key_len);
+        int context = context_index(key, key_len);
         if (context >= 0) {
             if (lua_type(L, -1) != LUA_TSTRING) {
                 snprintf(err, cap, "event.%s must be a string or nil, not %s", key,
@@ -697,7 +793,7 @@ int lua_event_apply(lua_State *L, int idx, lua_event_view *view, char *err, size
     event *ev = view->ev;
     bool changed = false;
     for (size_t i = 0; i < CONTEXT_COUNT; i++) {
-        if (strings_differ(event_get_attribute(ev, context_names[i]), p.context[i])) {
+        if (strings_differ(context_value(ev, i), p.context[i])) {
             event_set_attribute(ev, context_names[i], p.context[i]);
             changed = true;
         }
@@ -727,5 +823,6 @@ int lua_event_apply(lua_State *L, int idx, lua_event_view *view, char *err, size
     }
     lua_settop(L, top);
     pending_free(&p);
+    view->table_reusable = !changed;
     return changed ? 1 : 0;
 }

@@ -22,13 +22,20 @@ typedef struct lua_event_view {
     const void *table;  /* the table of the running script; a kept copy of an old one is dead */
     bool data_touched;  /* the script read or assigned event.data */
     bool extensions_touched;
+    /* The last script left the table exactly as the event is: the next script gets the same
+     * table (with data already decoded) instead of a new one. */
+    bool table_reusable;
 } lua_event_view;
 
 /* Once per state: the event metatable (bound to view), the array metatable and json.null. */
 void lua_event_setup(lua_State *L, lua_event_view *view);
 
-/* Pushes the table for view->ev. May raise a Lua error: call in protected mode. */
+/* Pushes the table for view->ev (the previous script's when it changed nothing). May raise a Lua
+ * error: call in protected mode. */
 void lua_event_push(lua_State *L, lua_event_view *view);
+/* Ends the event: the table is released and dead for any script that kept it. Set view->ev
+ * before the first lua_event_push of the next event. */
+void lua_event_view_finish(lua_State *L, lua_event_view *view);
 
 /* Validates the changes made to the table at idx and applies them all, or none, to view->ev and
  * view->routes. Returns 1 changed, 0 unchanged, -1 with a reason in err (nothing applied). Never

@@ -134,9 +134,15 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
     kill_reason killed = sb->killed;
     if (killed != KILL_NONE)
         lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    if (status == LUA_OK) {
+    if (status == LUA_OK && killed == KILL_NONE) {
         lua_remove(L, base);
         return true;
+    }
+    if (status == LUA_OK) { /* the script swallowed the limit error and returned before the
+                               hook could raise it again: still a limit error */
+        lua_settop(L, base);
+        lua_pushstring(L, killed == KILL_MEMORY ? "memory limit exceeded"
+                                                : "instruction limit exceeded");
     }
     const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     if (status == LUA_ERRMEM || (killed == KILL_MEMORY && (!msg || !message_has_position(msg))))
@@ -240,6 +246,24 @@ static int sandbox_print(lua_State *L)
     luaL_where(L, 1);
     log_info("script", "%s%s", lua_tostring(L, -1), lua_tostring(L, -2));
     return 0;
+}
+
+/* setmetatable without __gc: a finalizer would run whenever the collector gets to it - inside
+ * another script's call, under its budget, or while the engine itself allocates. (Lua marks an
+ * object for finalization only when __gc is present at setmetatable time, so checking here is
+ * enough.) */
+static int sandbox_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed");
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
 }
 
 static bool module_name_is_allowed(const char *name, size_t len)
@@ -352,6 +376,9 @@ static void build_template(lua_State *L)
     copy_fields(L, -2, lua_gettop(L), os_names);
     lua_setfield(L, template, LUA_OSLIBNAME);
     lua_pop(L, 1);
+    lua_getfield(L, template, "setmetatable");
+    lua_pushcclosure(L, sandbox_setmetatable, 1);
+    lua_setfield(L, template, "setmetatable");
     lua_pushcfunction(L, sandbox_collectgarbage);
     lua_setfield(L, template, "collectgarbage");
     lua_pushcfunction(L, sandbox_print);
@@ -442,6 +469,9 @@ lua_sandbox *lua_sandbox_new(const script_limits *limits, const char *lib_dir)
     lua_newtable(sb->L);
     sb->modules_ref = luaL_ref(sb->L, LUA_REGISTRYINDEX);
     lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    /* Each event leaves a little short-lived garbage in a small heap: the incremental collector
+     * would re-mark the whole heap every few events; young collections touch only the new. */
+    lua_gc(sb->L, LUA_GCGEN, 0, 0);
     return sb;
 }
 

@@ -207,7 +207,6 @@ script_verdict script_chain_run(script_chain *chain, event *ev, script_result *r
         lua_pushlightuserdata(L, chain);
         char err[sizeof result->error];
         bool ok = lua_sandbox_call(chain->sandbox, 1, 1, script->api.name, err, sizeof err);
-        chain->view.table = NULL; /* a table kept by the script is dead from here */
         if (ok) {
             lua_Integer outcome = lua_tointeger(L, -1);
             lua_pop(L, 1);
@@ -230,7 +229,7 @@ script_verdict script_chain_run(script_chain *chain, event *ev, script_result *r
     result->route_count = chain->view.route_count;
     chain->view.routes = NULL;
     chain->view.route_count = 0;
-    chain->view.ev = NULL;
+    lua_event_view_finish(L, &chain->view);
     chain->current = NULL;
     return result->verdict;
 }

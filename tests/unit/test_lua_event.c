@@ -191,7 +191,8 @@ static void test_lazy_event_table(void)
     CHECK_STR(event_get_attribute(ev, "color"), "red");
     lua_pop(L, 1);
     CHECK(lua_gettop(L) == 0);
-    view.ev = NULL;
+    lua_event_view_finish(L, &view);
+    CHECK(view.ev == NULL && view.table == NULL);
     event_unref(ev);
     lua_close(L);
 }

@@ -136,6 +136,11 @@ static void test_no_way_to_shared_globals(void)
     CHECK(holds(sb, "return leak == nil and string.leak == nil and ('x'):upper() == 'X' and "
                     "string.upper('y') == 'Y' and math.pi > 3.14"));
     CHECK(fails(sb, "('').leak = 1", err, sizeof err));
+    /* No finalizers: they would run later, inside someone else's call. */
+    CHECK(
+        fails(sb, "setmetatable({}, {__gc = function() while true do end end})", err, sizeof err));
+    CHECK_CONTAINS(err, "__gc");
+    CHECK(holds(sb, "local t = setmetatable({}, {__index = {a = 1}}) return t.a == 1"));
     lua_sandbox_free(sb);
 }
 
@@ -193,6 +198,7 @@ static void test_memory_limit(void)
     check_killed(sb, "local s = string.rep('x', 1 << 30)", "memory limit");
     check_killed(sb, "while true do pcall(string.rep, 'x', 1 << 30) end", "memory limit");
     check_killed(sb, "local s = 'xxxxxxxxxxxxxxxx' while true do s = s .. s end", "memory limit");
+    check_killed(sb, "local ok = pcall(string.rep, 'x', 1 << 30) return ok", "memory limit");
     check_killed(sb, "local t = {} for i = 1, 1e9 do t[i] = {i} end", "memory limit");
     check_killed(sb, "local t = {} while true do pcall(function() t[#t + 1] = {} end) end",
                  "memory limit");
