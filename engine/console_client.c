@@ -216,6 +216,8 @@ static bool read_answer(session *s, bool streaming)
         if (fds[1].revents & POLLIN) {
             drain_interrupts();
             stop = streaming;
+            if (stop && s->interactive)
+                printf("\n"); /* after the terminal's ^C */
         }
         if (watch_stdin && (fds[2].revents & (POLLIN | POLLHUP))) {
             reader_fill(&s->commands);

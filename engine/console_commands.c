@@ -318,7 +318,11 @@ static void cmd_replay(console_conn *conn, char **words, int n)
         from = "dead letters";
     }
     if (!json) {
-        conn_error(conn, "no recent or dead-lettered event with id %s", words[1]);
+        if (e)
+            conn_error(conn, "event %s was cut to %d bytes in the console's memory", words[1],
+                       CONSOLE_RING_JSON_MAX);
+        else
+            conn_error(conn, "no recent or dead-lettered event with id %s", words[1]);
         return;
     }
     char err[512] = "";

@@ -755,6 +755,8 @@ static void test_client_piped(void)
     /* A piped tail ends at the next line, which then runs. */
     CHECK(run_client("tail 1\nlast 1\n", out, sizeof out) == 0);
     CHECK_CONTAINS(out, "tailing");
+    const char *after_tail = strstr(out, "tailing");
+    CHECK(after_tail && strstr(after_tail, " type=") != NULL); /* `last 1` ran after it */
 }
 
 static int serve_forever(const char *path)
