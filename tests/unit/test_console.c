@@ -239,7 +239,9 @@ static void do_publish(void *arg)
         ev->sequence++;
         console_trace_begin(j->c, ev);
         if (j->with_steps) {
-            double now = (double)time(NULL);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
             trace_step script = {TRACE_SCRIPT, "a.lua", "kept", now};
             trace_step routed = {TRACE_ROUTED, "", "knative", now + 0.001};
             trace_step delivered = {TRACE_DELIVERED, "knative", "HTTP 202 after 1 attempt(s)",
