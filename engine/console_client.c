@@ -312,6 +312,26 @@ static int open_blocks(const char *text)
     return depth;
 }
 
+/* Words Tab completes: the commands, then the words their arguments often are. */
+static const char *const command_names[] = {
+    "help", "stats", "sources", "processors", "scripts", "config", "tail",       "last",
+    "show", "test",  "replay",  "reload",     "pause",   "resume", "deadletter", "log-level",
+    "quit", "list",  "all",     "debug",      "info",    "warn",   "error",      NULL};
+#define COMMAND_COUNT 17 /* the first ones are commands */
+
+static bool starts_with_command(const char *text)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    size_t len = 0;
+    while (text[len] && text[len] != ' ' && text[len] != '\t' && text[len] != '\n')
+        len++;
+    for (int i = 0; i < COMMAND_COUNT; i++)
+        if (strlen(command_names[i]) == len && strncmp(command_names[i], text, len) == 0)
+            return true;
+    return false;
+}
+
 /* True when the request typed so far wants another line. */
 static bool wants_more(char *text)
 {
@@ -322,8 +342,8 @@ static bool wants_more(char *text)
         text[len - 1] = '\0'; /* an explicit continuation: the backslash is not part of it */
         return true;
     }
-    /* Commands never continue; only Lua does. */
-    return open_blocks(text) > 0;
+    /* Commands never continue (`tail do` filters on "do"); only Lua does. */
+    return !starts_with_command(text) && open_blocks(text) > 0;
 }
 
 static char *append_line(char *so_far, const char *line)
@@ -342,11 +362,6 @@ static char *append_line(char *so_far, const char *line)
 }
 
 /* ---- interactive ---- */
-
-static const char *const command_names[] = {
-    "help", "stats", "sources", "processors", "scripts", "config", "tail",       "last",
-    "show", "test",  "replay",  "reload",     "pause",   "resume", "deadletter", "log-level",
-    "list", "all",   "debug",   "info",       "warn",    "error",  NULL};
 
 static char *complete_command(const char *text, int state)
 {
@@ -409,6 +424,9 @@ static int run_interactive(session *s)
         }
         if (!request)
             continue;
+        size_t len = strlen(request);
+        while (len > 0 && (request[len - 1] == ' ' || request[len - 1] == '\t'))
+            request[--len] = '\0'; /* completion leaves a space; keep history clean */
         if (*request) {
             add_history(request);
             write_history(history);

@@ -752,6 +752,8 @@ static void test_client_piped(void)
     CHECK(run_client("function f(x)\n  return x\nend\n= f(1)\n", out, sizeof out) == 0);
     CHECK_CONTAINS(out, "lua: function f(x)\n  return x\nend\n");
     CHECK_CONTAINS(out, "lua: return  f(1)");
+    CHECK(run_client("tail 0 do\nlast 1\n", out, sizeof out) == 0); /* a command: no block */
+    CHECK_CONTAINS(out, "tailing");
     CHECK(run_client("x = 1 + \\\n 2\n", out, sizeof out) == 0);
     CHECK_STR(engine.last_chunk, "x = 1 + \n 2\n");
     /* A piped tail ends at the next line, which then runs. */
