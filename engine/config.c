@@ -152,8 +152,12 @@ static void read_extensions(config_checker *ck, const ynode *root, config *cfg)
     check_size(ck, scripts, "scripts", "memoryLimit", &cfg->script_memory_limit);
 
     const ynode *console = check_map(ck, root, "", "console", false);
-    check_known_keys(ck, console, "console", (const char *const[]){"socket", NULL});
-    check_string(ck, console, "console", "socket", console != NULL, &cfg->console_socket);
+    check_known_keys(ck, console, "console",
+                     (const char *const[]){"socket", "tcpAddress", "token", "tokenFile", NULL});
+    cfg->console_enabled = console != NULL;
+    check_string(ck, console, "console", "socket", false, &cfg->console_socket);
+    if (check_host_port(ck, console, "console", "tcpAddress", false, &cfg->console_tcp_address))
+        check_secret(ck, console, "console", "token", true, &cfg->console_token);
 
     const ynode *dead_letter = check_map(ck, root, "", "deadLetter", false);
     check_known_keys(ck, dead_letter, "deadLetter", (const char *const[]){"dir", NULL});
@@ -284,6 +288,8 @@ void config_free(config *cfg)
     free(cfg->name);
     free(cfg->scripts_dir);
     free(cfg->console_socket);
+    free(cfg->console_tcp_address);
+    free(cfg->console_token);
     free(cfg->deadletter_dir);
     free(cfg);
 }

@@ -111,7 +111,10 @@ typedef struct config {
     char *scripts_dir;             /* scripts: {dir}; NULL: no scripts run (as in VEBA) */
     long script_instruction_limit; /* scripts: {instructionLimit}; 0: the runtime default */
     size_t script_memory_limit;    /* scripts: {memoryLimit}; 0: the runtime default */
-    char *console_socket;          /* console: {socket} */
+    bool console_enabled;          /* a console: section is present */
+    char *console_socket;          /* console: {socket}; NULL: the default path */
+    char *console_tcp_address;     /* console: {tcpAddress}: loopback host:port, with a token */
+    char *console_token;           /* console: {token | tokenFile}; secret */
     char *deadletter_dir;          /* deadLetter: {dir}; default "./deadletter" */
     size_t queue_capacity;         /* queue: {capacity}; default 10000 */
 } config;

@@ -70,6 +70,9 @@ console *console_start(uv_loop_t *loop, const console_options *options,
 void console_trace_begin(console *c, const event *ev);
 void console_trace_step(console *c, const event *ev, const trace_step *step);
 void console_close(console *c);
+/* The newest n events of the ring as a JSON array of their structured form (oldest first); for the
+ * console's Lua `recent` view. Events whose JSON was truncated are left out. Caller frees. */
+char *console_recent_json(const console *c, size_t n);
 
 /* Diagnostics and tests: the bytes the console holds for clients that have not read them yet (the
  * sum of every client's unsent output), and the TCP port actually bound (useful with port 0; -1

@@ -1,6 +1,8 @@
 /* The console server: listeners, clients, framing and flow control, all on the engine's loop.
  * Commands live in console_commands.c; the ring in console_ring.c. */
 #include "console_internal.h"
+
+#include <cjson/cJSON.h>
 #include "log.h"
 
 #include <errno.h>
@@ -627,4 +629,20 @@ size_t console_buffered_bytes(const console *c)
 int console_tcp_port(const console *c)
 {
     return c->tcp_port;
+}
+
+char *console_recent_json(const console *c, size_t n)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = n; i-- > 0;) {
+        const ring_entry *e = console_ring_newest(&c->ring, i);
+        if (!e || e->json_truncated || !e->json)
+            continue;
+        cJSON *parsed = cJSON_Parse(e->json);
+        if (parsed)
+            cJSON_AddItemToArray(list, parsed);
+    }
+    char *text = cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    return text;
 }

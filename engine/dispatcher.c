@@ -208,6 +208,8 @@ static void finish(delivery_job *job, bool delivered)
     }
     metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type, delivered);
 
+    char job_error[sizeof job->last_error];
+    snprintf(job_error, sizeof job_error, "%s", job->last_error);
     chain_advance(d, job);
     if (job->prev_all)
         job->prev_all->next_all = job->next_all;
@@ -222,7 +224,7 @@ static void finish(delivery_job *job, bool delivered)
     } else {
         free(job);
     }
-    d->options.done(d->options.owner, ev, delivered);
+    d->options.done(d->options.owner, ev, delivered, delivered ? NULL : job_error);
     event_unref(ev);
     if (d->abandoning)
         abandon_sweep(d);
@@ -311,7 +313,7 @@ void dispatcher_submit(dispatcher *d, event *ev)
     if (!job) {
         /* Not even a job fits: the event is still not dropped silently. */
         deadletter_write(d->options.deadletter, d->processor_name, ev, 0, "out of memory");
-        d->options.done(d->options.owner, ev, false);
+        d->options.done(d->options.owner, ev, false, "out of memory");
         return;
     }
     job->owner = d;

@@ -6,8 +6,8 @@
  *   other, in submission order; events without a key, or with different keys, run in parallel.
  * - DELIVERY_RETRY outcomes are retried with capped full-jitter backoff, or after Retry-After when
  *   the target sent one; DELIVERY_FAILED, and retries exhausted, go to the dead-letter file.
- * - Each submitted event ends in exactly one done(owner, ev, delivered) call: the ack (delivered)
- *   or nack (dead-lettered) that later lets sources advance checkpoints. */
+ * - Each submitted event ends in exactly one done(owner, ev, delivered, error) call: the ack
+ * (delivered) or nack (dead-lettered) that later lets sources advance checkpoints. */
 #ifndef EVENT_ROUTER_DISPATCHER_H
 #define EVENT_ROUTER_DISPATCHER_H
 
@@ -22,7 +22,8 @@
 
 typedef struct dispatcher dispatcher;
 
-typedef void (*dispatcher_done_fn)(void *owner, event *ev, bool delivered);
+/* error: why it was dead-lettered; NULL when delivered. */
+typedef void (*dispatcher_done_fn)(void *owner, event *ev, bool delivered, const char *error);
 
 typedef struct dispatcher_options {
     const char *processor_name;

@@ -1,4 +1,4 @@
-#include "engine.h"
+#include "engine_internal.h"
 
 #include "deadletter.h"
 #include "dispatcher.h"
@@ -13,48 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct engine_source {
-    const source_type *type;
-    void *state;
-    const config_provider *config;
-} engine_source;
-
-typedef struct engine_processor {
-    const processor_type *type;
-    void *state;
-    dispatcher *dispatcher;
-    engine *owner;
-} engine_processor;
-
-struct engine {
-    uv_loop_t *loop;
-    const config *config;
-    metrics *metrics;
-    event_queue queue;
-    http_client *http;
-    deadletter *deadletter;
-    metrics_server *metrics_server;
-    engine_source *sources;
-    size_t source_count;
-    engine_processor *processors;
-    size_t processor_count;
-    processor_services processor_services;
-    script_chain *scripts; /* NULL: no scripts, every event goes to every processor */
-
-    uv_idle_t drain; /* runs the queue -> dispatchers step outside the sources' callbacks */
-    bool drain_active;
-    size_t in_delivery; /* events taken off the queue and not yet finished everywhere */
-    size_t max_in_delivery;
-
-    bool shutting_down;
-    bool closing_handles;
-    uv_timer_t shutdown_timer;
-    size_t handles_open;
-    size_t dispatchers_open;
-    void (*stopped)(void *user);
-    void *stopped_user;
-};
+#include <time.h>
 
 static const char *source_type_name(config_provider_kind kind)
 {
@@ -135,12 +94,28 @@ static void event_finished(engine *e, event *ev)
     maybe_finish_shutdown(e);
 }
 
-static void on_delivery_done(void *owner, event *ev, bool delivered)
+static void trace(engine *e, const event *ev, trace_step_kind kind, const char *name,
+                  const char *detail)
+{
+    if (!e->console)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    trace_step step = {kind, name, detail, (double)now.tv_sec + now.tv_nsec / 1e9};
+    console_trace_step(e->console, ev, &step);
+}
+
+static void on_delivery_done(void *owner, event *ev, bool delivered, const char *error)
 {
     engine_processor *p = owner;
     engine *e = p->owner;
-    if (!delivered)
+    const char *name = e->config->processors[p - e->processors].name;
+    if (!delivered) {
         ev->deliveries_failed++;
+        snprintf(p->last_error, sizeof p->last_error, "%s", error ? error : "");
+    }
+    trace(e, ev, delivered ? TRACE_DELIVERED : TRACE_DEADLETTER, name,
+          delivered ? "delivered" : error);
     if (--ev->deliveries_pending > 0)
         return;
     if (ev->deliveries_failed == 0)
@@ -153,10 +128,11 @@ static void dead_letter_from_scripts(engine *e, event *ev, const char *error)
 {
     e->metrics->events_dead_lettered++;
     deadletter_write(e->deadletter, "scripts", ev, 0, error);
+    trace(e, ev, TRACE_DEADLETTER, "scripts", error);
     log_warn("engine", "event %s dead-lettered by the scripts: %s", ev->id, error);
 }
 
-static engine_processor *find_processor(engine *e, const char *name)
+engine_processor *engine_find_processor(engine *e, const char *name)
 {
     for (size_t i = 0; i < e->processor_count; i++)
         if (strcmp(e->config->processors[i].name, name) == 0)
@@ -176,7 +152,7 @@ static bool route_event(engine *e, event *ev, const script_result *result, char 
             chosen[count++] = &e->processors[i];
     } else {
         for (size_t r = 0; r < result->route_count; r++) {
-            engine_processor *p = find_processor(e, result->routes[r]);
+            engine_processor *p = engine_find_processor(e, result->routes[r]);
             if (!p) {
                 snprintf(err, err_cap,
                          "a script routed the event to '%.100s', which is not a "
@@ -191,6 +167,14 @@ static bool route_event(engine *e, event *ev, const script_result *result, char 
                 chosen[count++] = p;
         }
     }
+    if (e->console) {
+        char names[512] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < count && used < sizeof names; i++)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? "," : "",
+                                     e->config->processors[chosen[i] - e->processors].name);
+        trace(e, ev, TRACE_ROUTED, "router", count ? names : "(none)");
+    }
     ev->deliveries_pending = (unsigned)count;
     ev->deliveries_failed = 0;
     if (count == 0) {
@@ -203,11 +187,50 @@ static bool route_event(engine *e, event *ev, const script_result *result, char 
     return true;
 }
 
-/* source -> scripts -> route -> dispatchers. */
-static void dispatch_event(engine *e, event *ev)
+/* One step per script that ran (the chain stops at a drop): kept, changed or its error. */
+static void trace_scripts(engine *e, const event *ev, script_verdict verdict,
+                          const script_result *result)
+{
+    for (size_t i = 0; i < script_chain_count(e->scripts) && i < 32; i++) {
+        const char *name = script_chain_name(e->scripts, i);
+        if (result->error_script && strcmp(result->error_script, name) == 0) {
+            char detail[600];
+            snprintf(detail, sizeof detail, "error: %s", result->error);
+            trace(e, ev, TRACE_SCRIPT, name, detail);
+            if (verdict != SCRIPT_KEEP)
+                return;
+            continue;
+        }
+        trace(e, ev, TRACE_SCRIPT, name, result->changed_mask & (1u << i) ? "changed" : "kept");
+    }
+    if (verdict == SCRIPT_DROP)
+        trace(e, ev, TRACE_SCRIPT, "scripts", "dropped");
+}
+
+/* Replay to one processor: the scripts already ran when the event first passed. */
+void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
 {
     e->metrics->events_in++;
     e->in_delivery++;
+    if (e->console) {
+        console_trace_begin(e->console, ev);
+        trace(e, ev, TRACE_RECEIVED, "replay", "");
+        trace(e, ev, TRACE_ROUTED, "router", e->config->processors[p - e->processors].name);
+    }
+    ev->deliveries_pending = 1;
+    ev->deliveries_failed = 0;
+    dispatcher_submit(p->dispatcher, ev);
+}
+
+/* source -> scripts -> route -> dispatchers. */
+void engine_dispatch(engine *e, event *ev)
+{
+    e->metrics->events_in++;
+    e->in_delivery++;
+    if (e->console) {
+        console_trace_begin(e->console, ev);
+        trace(e, ev, TRACE_RECEIVED, ev->source_name ? ev->source_name : "replay", "");
+    }
     if (!e->scripts) {
         route_event(e, ev, NULL, NULL, 0);
         return;
@@ -216,6 +239,8 @@ static void dispatch_event(engine *e, event *ev)
     script_verdict verdict = script_chain_run(e->scripts, ev, &result);
     if (result.error[0])
         e->metrics->script_errors_total++;
+    if (e->console)
+        trace_scripts(e, ev, verdict, &result);
     char err[256];
     if (verdict == SCRIPT_DROP) {
         e->metrics->events_dropped++;
@@ -238,7 +263,7 @@ static void on_drain(uv_idle_t *idle)
         event *ev = event_queue_pop(&e->queue);
         if (!ev)
             break;
-        dispatch_event(e, ev);
+        engine_dispatch(e, ev);
     }
     if (event_queue_depth(&e->queue) == 0 ||
         (!e->shutting_down && e->in_delivery >= e->max_in_delivery)) {
@@ -307,6 +332,7 @@ static void maybe_finish_shutdown(engine *e)
         if (e->metrics_server)
             metrics_server_close(e->metrics_server);
         e->metrics_server = NULL;
+        engine_console_close(e);
         e->handles_open = 2;
         uv_close((uv_handle_t *)&e->shutdown_timer, on_handle_closed);
         uv_close((uv_handle_t *)&e->drain, on_handle_closed);
@@ -329,7 +355,7 @@ static void on_shutdown_deadline(uv_timer_t *timer)
      * processor it was meant for. */
     event *ev;
     while ((ev = event_queue_pop(&e->queue)))
-        dispatch_event(e, ev);
+        engine_dispatch(e, ev);
     for (size_t i = 0; i < e->processor_count; i++)
         if (e->processors[i].dispatcher)
             dispatcher_abandon(e->processors[i].dispatcher, "not delivered before shutdown");
@@ -444,7 +470,7 @@ static int start_processors(engine *e, char *err, size_t err_cap)
             .delivery = &e->config->delivery,
             .deadletter = e->deadletter,
             .metrics = e->metrics,
-            .stats = metrics_add_processor(e->metrics, pc->name, p->type->name),
+            .stats = p->stats = metrics_add_processor(e->metrics, pc->name, p->type->name),
             .done = on_delivery_done,
             .owner = p,
         };
@@ -553,6 +579,11 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
         }
         log_info("engine", "metrics on http://%s (/stats /metrics /healthz /readyz)",
                  cfg->metrics.bind_address);
+    }
+    if (engine_console_start(e, reason, sizeof reason) != 0) {
+        snprintf(err, err_cap, "console: %s", reason);
+        abort_start(e);
+        return NULL;
     }
     return e;
 }

@@ -1,5 +1,6 @@
 /* event-router: command line, signals and the loop. Everything else is in engine.c. */
 #include "config.h"
+#include "console.h"
 #include "engine.h"
 #include "log.h"
 #include "test_script.h"
@@ -18,6 +19,7 @@ static const char usage_text[] =
     "usage: event-router [-config PATH] [-log-level debug|info|warn|error] [-log-json]\n"
     "       event-router check-config PATH\n"
     "       event-router test-script SCRIPT [EVENT.json ...]\n"
+    "       event-router console [--socket PATH | --tcp HOST:PORT --token T]\n"
     "       event-router --version | --help\n"
     "\n"
     "Streams events from the configured sources (webhook) to the configured processors\n"
@@ -181,6 +183,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "console") == 0)
+        return console_client_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "test-script") == 0)
         return test_script_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "check-config") == 0) {

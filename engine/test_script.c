@@ -106,8 +106,8 @@ static const char *verdict_name(script_verdict verdict)
     return verdict == SCRIPT_DROP ? "drop" : verdict == SCRIPT_DEADLETTER ? "deadletter" : "keep";
 }
 
-/* Runs one event and prints its result line. Returns 0 when the script ran without error. */
-static int run_one(script_chain *chain, event *ev)
+/* Runs one event; returns its result object, *failed set when the script raised an error. */
+static cJSON *run_one_json(script_chain *chain, event *ev, int *failed)
 {
     cJSON *line = cJSON_CreateObject();
     cJSON_AddStringToObject(line, "input_id", ev->id);
@@ -131,12 +131,20 @@ static int run_one(script_chain *chain, event *ev)
     else
         cJSON_AddNullToObject(line, "error");
     cJSON_AddItemToObject(line, "logs", logs);
+    *failed = result.error[0] != 0;
+    script_result_clear(&result);
+    return line;
+}
+
+/* Runs one event and prints its result line. Returns 0 when the script ran without error. */
+static int run_one(script_chain *chain, event *ev)
+{
+    int failed = 0;
+    cJSON *line = run_one_json(chain, ev, &failed);
     char *text = cJSON_PrintUnformatted(line);
     printf("%s\n", text ? text : "{}");
     free(text);
     cJSON_Delete(line);
-    int failed = result.error[0] != 0;
-    script_result_clear(&result);
     return failed;
 }
 
@@ -216,4 +224,33 @@ int test_script_main(int argc, char **argv)
     unstage(dir);
     free(dir);
     return status;
+}
+
+char *test_script_run_json(const char *script_path, const char *event_json, char *err,
+                           size_t err_cap)
+{
+    cJSON *parsed = cJSON_Parse(event_json);
+    char reason[256] = "not valid JSON";
+    event *ev = parsed ? event_from_json(parsed, reason, sizeof reason) : NULL;
+    cJSON_Delete(parsed);
+    if (!ev) {
+        snprintf(err, err_cap, "the event is not a valid CloudEvent: %s", reason);
+        return NULL;
+    }
+    char *dir = stage_script(script_path, err, err_cap);
+    script_chain *chain = dir ? script_chain_load(dir, NULL, err, err_cap) : NULL;
+    char *text = NULL;
+    if (chain) {
+        int failed = 0;
+        cJSON *line = run_one_json(chain, ev, &failed);
+        text = cJSON_PrintUnformatted(line);
+        cJSON_Delete(line);
+        script_chain_free(chain);
+    }
+    if (dir) {
+        unstage(dir);
+        free(dir);
+    }
+    event_unref(ev);
+    return text;
 }

@@ -75,9 +75,10 @@ typedef struct harness {
     int done_delivered, done_dead;
 } harness;
 
-static void on_done(void *owner, event *ev, bool delivered)
+static void on_done(void *owner, event *ev, bool delivered, const char *error)
 {
     (void)ev;
+    CHECK(delivered == (error == NULL));
     harness *h = owner;
     if (delivered)
         h->done_delivered++;
