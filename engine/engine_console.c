@@ -204,11 +204,11 @@ static int backend_replay(void *user, const char *event_json, const char *proces
     if (!ev)
         return -1;
     ev->received_ns = uv_hrtime();
+    /* The engine takes our reference, as it does for an event taken off the queue. */
     if (target)
         engine_dispatch_to(e, target, ev);
     else
         engine_dispatch(e, ev);
-    event_unref(ev); /* the dispatchers hold their own references */
     return 0;
 }
 

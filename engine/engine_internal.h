@@ -62,7 +62,8 @@ struct engine {
     void *stopped_user;
 };
 
-/* source -> scripts -> route -> dispatchers, for an event taken off the queue (or replayed). */
+/* source -> scripts -> route -> dispatchers, for an event taken off the queue (or replayed).
+ * Takes over the caller's reference to ev. */
 void engine_dispatch(engine *e, event *ev);
 /* Straight to one processor, skipping the scripts (replay of a dead-lettered delivery). */
 void engine_dispatch_to(engine *e, engine_processor *p, event *ev);
