@@ -14,8 +14,6 @@ after(async () => {
   for (const s of stacks) await s.cleanup();
 });
 
-// One delivery at a time, so arrival order at the sink is the router's push order.
-const ORDERED = { maxInFlight: 1 };
 
 /** Power ops, a VM created and destroyed, and each kind of posted event; waits for the sink to
  * catch up after each step (the simulator only shows a collector its newest 10 events). */
@@ -39,7 +37,7 @@ async function exercise(stack, since, tag) {
 const API_VERSION = /^[0-9]+(\.[0-9]+)+$/;
 
 test('router format: every recorded event once, in key order, VEBA attributes, govmomi data', async (t) => {
-  const stack = await startVcenterStack({ delivery: ORDERED });
+  const stack = await startVcenterStack();
   stacks.push(stack);
   await stack.start();
   const since = await newestKey(stack.vc);
@@ -76,7 +74,7 @@ test('router format: every recorded event once, in key order, VEBA attributes, g
 });
 
 test('sources-for-knative format: type com.vmware.vsphere.<Class>.v0, id = Key, eventclass', async (t) => {
-  const stack = await startVcenterStack({ delivery: ORDERED, eventFormat: 'sources-for-knative' });
+  const stack = await startVcenterStack({ eventFormat: 'sources-for-knative' });
   stacks.push(stack);
   await stack.start();
   const since = await newestKey(stack.vc);
@@ -116,7 +114,7 @@ test('empty password: refused at startup, the field named, the router exits non-
 });
 
 test('vCenter unreachable at startup: not ready, keeps retrying, password never logged; then connects', async (t) => {
-  const stack = await startVcenterStack({ checkpoint: false, delivery: ORDERED });
+  const stack = await startVcenterStack({ checkpoint: false });
   stacks.push(stack);
   // A second simulator on a port that is closed for now: the router starts before it exists.
   const port = await freePort();
