@@ -52,9 +52,13 @@ sink_port=$(free_port)
 metrics_port=$(free_port)
 
 # The simulator prints one JSON line ({"url","username","password","control",...}) once it listens.
-# -lifetime is a safety net should this script be killed without its trap running.
-build-vcsim/vcsim -lifetime 8h >"$work/vcsim.json" 2>"$work/vcsim.log" &
+# It runs in its own session so a Ctrl-C reaches it only through cleanup, after event-router has
+# stopped (no "vCenter unreachable" at the end); its stdin is a pipe this script holds, so it also
+# exits should the script die without its trap (-lifetime is the last safety net).
+mkfifo "$work/vcsim.stdin"
+setsid build-vcsim/vcsim -exit-on-stdin-eof -lifetime 8h <"$work/vcsim.stdin" >"$work/vcsim.json" 2>"$work/vcsim.log" &
 pids+=($!)
+exec 3>"$work/vcsim.stdin"
 for _ in $(seq 150); do
   [ -s "$work/vcsim.json" ] && break
   kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/vcsim.log" >&2; exit 1; }
@@ -118,9 +122,9 @@ else
   write_config ""
 fi
 
-node tests/peers/sink.mjs --port "$sink_port" --print &
+node tests/peers/sink.mjs --port "$sink_port" --print 3>&- &
 pids+=($!)
-build/event-router -config "$work/config.yaml" &
+build/event-router -config "$work/config.yaml" 3>&- &
 router_pid=$!
 pids+=($router_pid)
 for _ in $(seq 100); do
@@ -138,7 +142,7 @@ round=0
 while ((!stopping)); do
   vm=${vms[$((round % ${#vms[@]}))]}
   if ((on[$vm])); then action=poweroff; on[$vm]=0; else action=poweron; on[$vm]=1; fi
-  curl -fsS -X POST "$control/vm/$action?name=$vm" >/dev/null || echo "demo: $action $vm failed" >&2
+  curl -fsS -X POST "$control/vm/$action?name=$vm" >/dev/null 3>&- || echo "demo: $action $vm failed" >&2
   if ((round % 4 == 3)); then
     curl -fsS -X POST -H 'content-type: application/json' \
       -d "{\"kind\":\"EventEx\",\"eventTypeId\":\"com.example.demo.heartbeat\",\"message\":\"demo round $round\",\"vm\":\"$vm\"}" \
@@ -146,6 +150,6 @@ while ((!stopping)); do
   fi
   round=$((round + 1))
   kill -0 "$router_pid" 2>/dev/null || { echo "demo: event-router exited" >&2; exit 1; }
-  sleep 2 &
+  sleep 2 3>&- &
   wait $! || true
 done
