@@ -20,7 +20,7 @@ after(async () => {
 });
 
 
-test('SIGTERM, events while down, restart: the missed events arrive, none twice; VEBA checkpoint file', async (t) => {
+test('SIGTERM, events while down, restart: clean exit, VEBA checkpoint file, resumes after its key, none twice', async (t) => {
   const stack = await startVcenterStack();
   stacks.push(stack);
   const { vc } = stack;
@@ -66,7 +66,7 @@ test('SIGTERM, events while down, restart: the missed events arrive, none twice;
   });
 });
 
-test('kill -9 while events flow, restart: nothing lost, duplicates only after the checkpoint', async (t) => {
+test('kill -9 while events flow, restart: duplicates only after the checkpoint, order kept', async (t) => {
   const stack = await startVcenterStack();
   stacks.push(stack);
   const { vc } = stack;
