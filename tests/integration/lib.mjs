@@ -331,3 +331,44 @@ export function metricValue(parsed, name) {
   if (!found.length) return undefined;
   return found.reduce((a, s) => a + s.value, 0);
 }
+
+/**
+ * A complete RouterConfig: vCenter source -> knative sink (for the vCenter integration tests).
+ * o: address, username, password, checkpointDir (falsy: checkpoints off), eventFormat,
+ *    maxReplayAge, caFile, insecureSSL, metricsPort, sinkUrl, deadLetterDir, delivery {...}.
+ */
+export function vcenterRouterConfig(o) {
+  const vcenter = {
+    address: o.address,
+    insecureSSL: o.insecureSSL ?? true,
+    checkpoint: Boolean(o.checkpointDir),
+    checkpointDir: o.checkpointDir || undefined,
+    maxReplayAge: o.maxReplayAge,
+    eventFormat: o.eventFormat,
+    caFile: o.caFile,
+    auth: { type: 'basic_auth', basicAuth: { username: o.username, password: o.password } },
+  };
+  return {
+    apiVersion: 'event-router.vmware.com/v1alpha1',
+    kind: 'RouterConfig',
+    metadata: { name: o.name ?? 'vcenter-integration-test' },
+    eventProvider: { type: 'vcenter', name: o.providerName ?? 'vc', vcenter },
+    eventProcessor: {
+      type: 'knative',
+      name: o.processorName ?? 'sink',
+      knative: { encoding: o.encoding ?? 'binary', destination: { uri: o.sinkUrl } },
+    },
+    metricsProvider: { type: 'default', name: 'metrics', default: { bindAddress: `127.0.0.1:${o.metricsPort}` } },
+    deadLetter: { dir: o.deadLetterDir },
+    delivery: {
+      timeout: '2s',
+      connectTimeout: '1s',
+      retries: 10,
+      backoffInitial: '100ms',
+      backoffMax: '2s',
+      maxInFlight: 64,
+      ...(o.delivery ?? {}),
+    },
+    queue: { capacity: 10000, ...(o.queue ?? {}) },
+  };
+}
