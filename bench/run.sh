@@ -5,4 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
 tools/build.sh release >/dev/null
-bench/webhook_knative.sh "$@"
+echo "== webhook -> knative"
+bench/webhook_knative.sh
+echo "== vCenter simulator -> router -> sink"
+tools/build-vcsim.sh
+bench/vcenter.sh
+echo "== Lua script chain"
+build/bench/bench_lua_chain
