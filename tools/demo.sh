@@ -107,20 +107,12 @@ deadLetter:
 $1
 YAML
 }
-# The shipped scripts run when this build knows the scripts engine; otherwise the demo runs without.
-# TODO: drop the fallback once every build carries the scripts engine.
-scripts_note="without scripts"
-if [ -d scripts ]; then
-  write_config "scripts:
-  dir: scripts"
-  if build/event-router check-config "$work/config.yaml" >/dev/null 2>&1; then
-    scripts_note="with the scripts in scripts/"
-  else
-    write_config ""
-  fi
-else
-  write_config ""
-fi
+# The shipped scripts folder (all scripts in it are off until renamed) and a console to look in.
+write_config "scripts:
+  dir: scripts
+console:
+  socket: $work/console.sock"
+scripts_note="with the scripts in scripts/"
 
 node tests/peers/sink.mjs --port "$sink_port" --print 3>&- &
 pids+=($!)
@@ -133,7 +125,9 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 echo "demo: event-router follows the simulated vCenter at $vc_url ($scripts_note);" \
-  "stats at http://127.0.0.1:$metrics_port/stats. Ctrl-C stops."
+  "stats at http://127.0.0.1:$metrics_port/stats;" \
+  "look inside from another terminal: build/event-router console --socket $work/console.sock" \
+  "(try: tail). Ctrl-C stops."
 
 # The generator: one VM power change every ~2 s, an EventEx every fourth round.
 vms=(DC0_H0_VM0 DC0_H0_VM1 DC0_C0_RP0_VM0 DC0_C0_RP0_VM1)
