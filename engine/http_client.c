@@ -66,6 +66,7 @@ struct http_client {
     size_t idle_count;
     socket_watch *watches;
     size_t parked_count;
+    bool kick_wanted; /* curl asked for a zero timeout: see kick_new_transfers */
     size_t in_flight;
     int closing;
     int open_handles;
@@ -207,6 +208,23 @@ static void on_handle_closed(uv_handle_t *handle)
         free(client);
 }
 
+/* Done callbacks usually start the next request at once (the dispatcher refills its slot), and
+ * curl then asks to be woken "now". Doing that here, outside any curl callback, sends the request
+ * in this loop turn instead of the next one: the kept-alive socket curl just handed back is asked
+ * for again before the loop would stop and restart watching it. Bounded, in case each kick
+ * finishes transfers that start more; the timer still covers whatever is left. */
+#define MAX_KICKS_PER_TURN 4
+
+static void kick_new_transfers(http_client *client)
+{
+    for (int i = 0; i < MAX_KICKS_PER_TURN && client->kick_wanted && !client->closing; i++) {
+        client->kick_wanted = false;
+        int running;
+        curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        drain_finished(client);
+    }
+}
+
 static void on_socket_ready(uv_poll_t *poll, int status, int events)
 {
     socket_watch *watch = (socket_watch *)poll;
@@ -223,6 +241,7 @@ static void on_socket_ready(uv_poll_t *poll, int status, int events)
     int running;
     curl_multi_socket_action(client->multi, watch->fd, flags, &running);
     drain_finished(client);
+    kick_new_transfers(client);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -331,9 +350,10 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     http_client *client = userp;
+    client->kick_wanted = timeout_ms == 0;
     if (timeout_ms < 0)
         uv_timer_stop(&client->curl_timer);
-    else /* 0 means "now", but not from inside curl: the next loop turn. */
+    else /* 0 means "now", but not from inside curl: the next loop turn (or kick_new_transfers). */
         uv_timer_start(&client->curl_timer, on_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
