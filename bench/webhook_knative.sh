@@ -5,8 +5,8 @@
 # ceiling of this machine. The sink is bench/fast_sink.c (built next to the router as
 # bench/fast_sink) when present, else the node bench/fast_sink.mjs, which saturates a core at a
 # quarter of the C sink's rate. Prints a table and writes bench/results/latest.txt. Runs in under
-# 3 minutes.
-#   SINK=node bench/webhook_knative.sh   forces the node sink
+# 3 minutes. The latency generator is likewise bench/rate_gen.c when built, else rate_gen.mjs.
+#   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   bench/webhook_knative.sh [LOAD_SECONDS=20] [LATENCY_RATE=5000] [LATENCY_SECONDS=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +47,7 @@ sink_stat() { curl -fsS "http://127.0.0.1:$sink_port/stats" | node -e "let s='';
 
 c_sink="$(dirname "$bin")/bench/fast_sink"
 if [ "${SINK:-c}" != node ] && [ ! -x "$c_sink" ] && [ -f "$(dirname "$bin")/CMakeCache.txt" ]; then
-  cmake --build "$(dirname "$bin")" --target fast_sink >/dev/null
+  cmake --build "$(dirname "$bin")" --target fast_sink rate_gen >/dev/null
 fi
 if [ "${SINK:-c}" != node ] && [ -x "$c_sink" ]; then
   sink_name="C (bench/fast_sink.c)"
@@ -95,7 +95,7 @@ delivery:
   backoffMax: 1s
   maxInFlight: 64
 queue:
-  capacity: 100000
+  capacity: 4096
 YAML
 
 "$bin" -config "$work/config.yaml" -log-level warn 2>"$work/router.log" &
@@ -118,7 +118,14 @@ sustained=$(awk -v n="$delivered" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n
 
 echo "bench: latency at ${latency_rate} events/s for ${latency_seconds}s" >&2
 curl -fsS -X POST "http://127.0.0.1:$sink_port/reset" >/dev/null
-gen=$(node bench/rate_gen.mjs "$webhook" "$latency_rate" "$latency_seconds")
+c_gen="$(dirname "$bin")/bench/rate_gen"
+if [ "${SINK:-c}" != node ] && [ -x "$c_gen" ]; then
+  gen_name="C (bench/rate_gen.c)"
+  gen=$("$c_gen" "$webhook" "$latency_rate" "$latency_seconds")
+else
+  gen_name="node (bench/rate_gen.mjs)"
+  gen=$(node bench/rate_gen.mjs "$webhook" "$latency_rate" "$latency_seconds")
+fi
 settle
 p50=$(sink_stat 'j.latency.p50?.toFixed(2)')
 p99=$(sink_stat 'j.latency.p99?.toFixed(2)')
@@ -144,7 +151,7 @@ mkdir -p bench/results
   printf '%-44s %s\n' "latency p99 at ${latency_rate}/s (ms)" "$p99"
   printf '%-44s %s\n' "latency samples / generator failures" "$measured / $gen_failed"
   printf '%-44s %s\n' "router peak RSS (VmHWM)" "$((rss_kb / 1024)) MiB"
-  printf '%-44s %s\n' "sink" "$sink_name"
+  printf '%-44s %s\n' "sink / latency generator" "$sink_name / $gen_name"
   printf '%-44s %s\n' "ceiling: wrk -> sink directly (req/s)" "$sink_rps"
   printf '%-44s %s\n' "router sustained / ceiling" "$ratio"
 } | tee bench/results/latest.txt
