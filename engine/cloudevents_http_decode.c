@@ -33,33 +33,26 @@ static int hex_value(char c)
     return -1;
 }
 
-/* Binary-mode header values are percent-encoded (spec 3.1.3.2). Returns a malloc'd string, or
- * NULL when a '%' is not followed by two hex digits or the result would contain a NUL. */
-static char *percent_decode(const char *value, bool *invalid)
+/* Binary-mode header values are percent-encoded (spec 3.1.3.2). Decodes into out, which has room
+ * for strlen(value) + 1 bytes (decoding never grows a value). Returns false when a '%' is not
+ * followed by two hex digits or the result would contain a NUL. */
+static bool percent_decode(const char *value, char *out)
 {
-    size_t len = strlen(value);
-    char *out = malloc(len + 1);
-    *invalid = false;
-    if (!out)
-        return NULL;
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; value[i]; i++) {
         if (value[i] != '%') {
             out[n++] = value[i];
             continue;
         }
         int hi = hex_value(value[i + 1]); /* a NUL terminator is not hex, so no overrun */
         int lo = hi >= 0 ? hex_value(value[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            *invalid = true;
-            free(out);
-            return NULL;
-        }
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return false;
         out[n++] = (char)(hi * 16 + lo);
         i += 2;
     }
     out[n] = '\0';
-    return out;
+    return true;
 }
 
 static bool json_parse_exact(const char *text, size_t len, cJSON **out)
@@ -111,15 +104,23 @@ static int decode_binary(const http_request *request, event ***events, size_t *c
         }
         for (size_t k = 0; k <= name_len; k++)
             attribute[k] = (char)tolower((unsigned char)name[3 + k]);
-        bool bad_encoding;
-        char *value = percent_decode(request->header_values[i], &bad_encoding);
+        /* Header values are usually short: decode on the stack, the heap only for long ones. */
+        const char *encoded = request->header_values[i];
+        size_t encoded_len = strlen(encoded);
+        char small[256];
+        char *value = encoded_len < sizeof small ? small : malloc(encoded_len + 1);
         if (!value) {
-            snprintf(reason, reason_cap, "header '%.40s': %s", name,
-                     bad_encoding ? "invalid percent-encoding" : "out of memory");
+            snprintf(reason, reason_cap, "header '%.40s': out of memory", name);
             goto invalid;
         }
-        bool ok = event_set_attribute(ev, attribute, value);
-        free(value);
+        bool decoded = percent_decode(encoded, value);
+        bool ok = decoded && event_set_attribute(ev, attribute, value);
+        if (value != small)
+            free(value);
+        if (!decoded) {
+            snprintf(reason, reason_cap, "header '%.40s': invalid percent-encoding", name);
+            goto invalid;
+        }
         if (!ok) {
             snprintf(reason, reason_cap,
                      "header '%.40s': '%.40s' is not a valid attribute name (only a-z and 0-9)",

@@ -42,6 +42,15 @@ static char *write_encoded(char *out, const char *value)
     return out;
 }
 
+/* Copies value with its NUL; returns where the next string goes. */
+static char *write_plain(char *out, const char *prefix, const char *value)
+{
+    size_t prefix_len = strlen(prefix), len = strlen(value);
+    memcpy(out, prefix, prefix_len);
+    memcpy(out + prefix_len, value, len + 1);
+    return out + prefix_len + len + 1;
+}
+
 typedef struct header_source {
     const char *name; /* attribute name, or the full header name when raw */
     const char *value;
@@ -71,7 +80,12 @@ static size_t binary_header_sources(const event *ev, header_source *sources)
 
 static int encode_binary(const event *ev, cloudevents_http_message *message)
 {
-    header_source *sources = calloc(8 + ev->extension_count, sizeof *sources);
+    /* The usual event (a few extensions) needs no heap for its header list. */
+    header_source stack_sources[16];
+    size_t most = 8 + ev->extension_count;
+    header_source *sources = most <= sizeof stack_sources / sizeof stack_sources[0]
+                                 ? stack_sources
+                                 : calloc(most, sizeof *sources);
     if (!sources)
         return -1;
     size_t count = binary_header_sources(ev, sources);
@@ -86,7 +100,8 @@ static int encode_binary(const event *ev, cloudevents_http_message *message)
     message->headers = calloc(count ? count : 1, sizeof *message->headers);
     message->storage_ = malloc(storage_len);
     if (!message->headers || !message->storage_) {
-        free(sources);
+        if (sources != stack_sources)
+            free(sources);
         cloudevents_http_message_free(message);
         return -1;
     }
@@ -96,11 +111,11 @@ static int encode_binary(const event *ev, cloudevents_http_message *message)
         http_header *h = &message->headers[i];
         h->name = out;
         if (sources[i].raw) {
-            out += sprintf(out, "%s", sources[i].name) + 1;
+            out = write_plain(out, "", sources[i].name);
             h->value = out;
-            out += sprintf(out, "%s", sources[i].value) + 1;
+            out = write_plain(out, "", sources[i].value);
         } else {
-            out += sprintf(out, "ce-%s", sources[i].name) + 1;
+            out = write_plain(out, "ce-", sources[i].name);
             h->value = out;
             out = write_encoded(out, sources[i].value);
         }
@@ -111,7 +126,8 @@ static int encode_binary(const event *ev, cloudevents_http_message *message)
         memcpy(out, ev->data, ev->data_len);
     out[ev->data_len] = '\0';
     message->body_len = ev->data_len;
-    free(sources);
+    if (sources != stack_sources)
+        free(sources);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "http_client.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +18,29 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_KEPT_CONNECTIONS 64
+/* Finished requests keep their curl easy handle and buffer for the next one (curl_easy_init and
+ * the per-header allocations were the largest cost per delivery); beyond this many idle ones,
+ * or with a buffer grown past the cap, they are freed instead. */
+#define MAX_IDLE_REQUESTS 256
+#define KEEP_SCRATCH_BYTES (16 * 1024)
 
 typedef struct socket_watch {
     uv_poll_t poll;
     curl_socket_t fd;
     http_client *client;
+    bool parked; /* curl let go of the socket; the handle waits for curl to want fd again */
     struct socket_watch *next;
 } socket_watch;
 
 typedef struct request {
     http_client *client;
     CURL *easy;
-    struct curl_slist *headers;
-    char *body;
+    /* One buffer holds the header list (curl_slist nodes built in place, never handed to
+     * curl_slist_free_all), the header lines and the body copy: one allocation per request at
+     * most, none once the buffer is big enough. */
+    char *scratch;
+    size_t scratch_cap;
+    size_t header_bytes; /* prefix of scratch that held header lines: wiped after the request */
     char *response_body;
     size_t response_len;
     size_t response_cap;
@@ -51,7 +62,11 @@ struct http_client {
     uv_timer_t failure_timer; /* delivers failures of requests that never started */
     request *running;         /* in curl */
     request *failed;          /* waiting for failure_timer */
+    request *idle;            /* finished requests kept for reuse (singly linked by next) */
+    size_t idle_count;
     socket_watch *watches;
+    size_t parked_count;
+    bool kick_wanted; /* curl asked for a zero timeout: see kick_new_transfers */
     size_t in_flight;
     int closing;
     int open_handles;
@@ -86,21 +101,62 @@ static void list_remove(request **head, request *req)
     req->prev = req->next = NULL;
 }
 
-static void request_free(request *req)
+static void request_destroy(request *req)
 {
     if (req->easy)
         curl_easy_cleanup(req->easy);
-    /* Headers may hold a token: do not leave it lying in freed memory. */
-    for (struct curl_slist *h = req->headers; h; h = h->next)
-        memset(h->data, 0, strlen(h->data));
-    curl_slist_free_all(req->headers);
-    free(req->body);
+    free(req->scratch);
+    free(req);
+}
+
+/* Drops what one request owned and keeps the easy handle and buffer for the next request. */
+static void request_recycle(request *req)
+{
+    http_client *client = req->client;
+    /* Headers may hold a token: do not leave it lying in memory. */
+    if (req->header_bytes)
+        memset(req->scratch, 0, req->header_bytes);
     free(req->response_body);
     free(req->retry_after);
     free(req->content_type);
     free(req->set_cookie);
     free(req->start_error);
-    free(req);
+    CURL *easy = req->easy;
+    char *scratch = req->scratch;
+    size_t scratch_cap = req->scratch_cap;
+    if (scratch_cap > KEEP_SCRATCH_BYTES) {
+        free(scratch);
+        scratch = NULL;
+        scratch_cap = 0;
+    }
+    memset(req, 0, sizeof *req);
+    req->client = client;
+    req->easy = easy;
+    req->scratch = scratch;
+    req->scratch_cap = scratch_cap;
+    if (client->closing || client->idle_count >= MAX_IDLE_REQUESTS || !easy) {
+        request_destroy(req);
+        return;
+    }
+    curl_easy_reset(easy);
+    req->next = client->idle;
+    client->idle = req;
+    client->idle_count++;
+}
+
+static request *request_take(http_client *client)
+{
+    request *req = client->idle;
+    if (req) {
+        client->idle = req->next;
+        client->idle_count--;
+        req->next = NULL;
+        return req;
+    }
+    req = calloc(1, sizeof *req);
+    if (req)
+        req->client = client;
+    return req;
 }
 
 /* Calls the owner's callback once and frees the request. The request is already off every list. */
@@ -123,7 +179,7 @@ static void request_finish(request *req, CURLcode result, const char *forced_err
     }
     req->client->in_flight--;
     req->done(req->user, &response);
-    request_free(req);
+    request_recycle(req);
 }
 
 static void drain_finished(http_client *client)
@@ -152,6 +208,23 @@ static void on_handle_closed(uv_handle_t *handle)
         free(client);
 }
 
+/* Done callbacks usually start the next request at once (the dispatcher refills its slot), and
+ * curl then asks to be woken "now". Doing that here, outside any curl callback, sends the request
+ * in this loop turn instead of the next one: the kept-alive socket curl just handed back is asked
+ * for again before the loop would stop and restart watching it. Bounded, in case each kick
+ * finishes transfers that start more; the timer still covers whatever is left. */
+#define MAX_KICKS_PER_TURN 4
+
+static void kick_new_transfers(http_client *client)
+{
+    for (int i = 0; i < MAX_KICKS_PER_TURN && client->kick_wanted && !client->closing; i++) {
+        client->kick_wanted = false;
+        int running;
+        curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        drain_finished(client);
+    }
+}
+
 static void on_socket_ready(uv_poll_t *poll, int status, int events)
 {
     socket_watch *watch = (socket_watch *)poll;
@@ -168,6 +241,7 @@ static void on_socket_ready(uv_poll_t *poll, int status, int events)
     int running;
     curl_multi_socket_action(client->multi, watch->fd, flags, &running);
     drain_finished(client);
+    kick_new_transfers(client);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -190,9 +264,57 @@ static void watch_unlink(http_client *client, socket_watch *watch)
 
 static void watch_close(http_client *client, socket_watch *watch)
 {
+    if (watch->parked)
+        client->parked_count--;
     watch_unlink(client, watch);
     uv_poll_stop(&watch->poll);
     uv_close((uv_handle_t *)&watch->poll, on_handle_closed);
+}
+
+/* curl gives a kept-alive connection's socket back after every transfer and asks for it again
+ * with the next one: closing and re-creating the poll handle each time cost a handle, an
+ * allocation and a loop turn per request, so the handle is stopped and kept for the same fd. */
+#define MAX_PARKED_WATCHES 128
+
+static void watch_park(http_client *client, socket_watch *watch)
+{
+    if (client->parked_count >= MAX_PARKED_WATCHES) {
+        watch_close(client, watch);
+        return;
+    }
+    uv_poll_stop(&watch->poll);
+    watch->parked = true;
+    client->parked_count++;
+}
+
+static socket_watch *watch_unpark(http_client *client, curl_socket_t fd)
+{
+    for (socket_watch *watch = client->watches; watch; watch = watch->next) {
+        if (watch->parked && watch->fd == fd) {
+            watch->parked = false;
+            client->parked_count--;
+            return watch;
+        }
+    }
+    return NULL;
+}
+
+static socket_watch *watch_open(http_client *client, curl_socket_t fd)
+{
+    socket_watch *watch = calloc(1, sizeof *watch);
+    if (!watch || uv_poll_init_socket(client->loop, &watch->poll, fd) != 0) {
+        free(watch);
+        return NULL;
+    }
+    watch->fd = fd;
+    watch->client = client;
+    /* poll.data points at the client so on_handle_closed can find the open-handle count;
+     * the watch itself is the handle (first member). */
+    watch->poll.data = client;
+    watch->next = client->watches;
+    client->watches = watch;
+    client->open_handles++;
+    return watch;
 }
 
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
@@ -203,24 +325,16 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
     if (action == CURL_POLL_REMOVE) {
         if (watch) {
             curl_multi_assign(client->multi, fd, NULL);
-            watch_close(client, watch);
+            watch_park(client, watch);
         }
         return 0;
     }
     if (!watch) {
-        watch = calloc(1, sizeof *watch);
-        if (!watch || uv_poll_init_socket(client->loop, &watch->poll, fd) != 0) {
-            free(watch);
+        watch = watch_unpark(client, fd);
+        if (!watch)
+            watch = watch_open(client, fd);
+        if (!watch)
             return -1;
-        }
-        watch->fd = fd;
-        watch->client = client;
-        /* poll.data points at the client so on_handle_closed can find the open-handle count;
-         * the watch itself is the handle (first member). */
-        watch->poll.data = client;
-        watch->next = client->watches;
-        client->watches = watch;
-        client->open_handles++;
         curl_multi_assign(client->multi, fd, watch);
     }
     int events = 0;
@@ -236,9 +350,10 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     http_client *client = userp;
+    client->kick_wanted = timeout_ms == 0;
     if (timeout_ms < 0)
         uv_timer_stop(&client->curl_timer);
-    else /* 0 means "now", but not from inside curl: the next loop turn. */
+    else /* 0 means "now", but not from inside curl: the next loop turn (or kick_new_transfers). */
         uv_timer_start(&client->curl_timer, on_timer, (uint64_t)timeout_ms, 0);
     return 0;
 }
@@ -355,26 +470,72 @@ static size_t on_header(char *data, size_t size, size_t count, void *userp)
     return len;
 }
 
-static int append_header(request *req, const char *name, const char *value)
+/* Where the header lines are written while the list is built in scratch. */
+typedef struct header_writer {
+    struct curl_slist *nodes;
+    size_t count;
+    char *out;
+} header_writer;
+
+static void header_add(header_writer *w, const char *first, const char *second, const char *third)
 {
-    size_t len = strlen(name) + strlen(value) + 3;
-    char *line = malloc(len);
-    if (!line)
-        return -1;
-    snprintf(line, len, "%s: %s", name, value);
-    struct curl_slist *grown = curl_slist_append(req->headers, line);
-    memset(line, 0, len);
-    free(line);
-    if (!grown)
-        return -1;
-    req->headers = grown;
+    struct curl_slist *node = &w->nodes[w->count];
+    node->data = w->out;
+    node->next = NULL;
+    if (w->count > 0)
+        w->nodes[w->count - 1].next = node;
+    w->count++;
+    const char *parts[] = {first, second, third};
+    for (size_t i = 0; i < 3; i++) {
+        if (!parts[i])
+            continue;
+        size_t len = strlen(parts[i]);
+        memcpy(w->out, parts[i], len);
+        w->out += len;
+    }
+    *w->out++ = '\0';
+}
+
+/* Lays the header list, its lines and the body copy out in req->scratch. Returns -1 without
+ * memory. */
+static int request_fill_scratch(request *req, const http_client_request *r, bool with_body)
+{
+    size_t node_count = r->header_count + 2; /* + "Expect:" + Authorization */
+    size_t lines = sizeof "Expect:";
+    for (size_t i = 0; i < r->header_count; i++)
+        lines += strlen(r->headers[i].name) + strlen(r->headers[i].value) + 3;
+    if (r->bearer_token)
+        lines += sizeof "Authorization: Bearer " + strlen(r->bearer_token);
+    size_t header_bytes = node_count * sizeof(struct curl_slist) + lines;
+    size_t need = header_bytes + (with_body ? r->body_len + 1 : 0);
+    if (need > req->scratch_cap) {
+        char *grown = malloc(need);
+        if (!grown)
+            return -1;
+        free(req->scratch);
+        req->scratch = grown;
+        req->scratch_cap = need;
+    }
+    req->header_bytes = header_bytes;
+    header_writer w = {(struct curl_slist *)(void *)req->scratch, 0,
+                       req->scratch + node_count * sizeof(struct curl_slist)};
+    for (size_t i = 0; i < r->header_count; i++)
+        header_add(&w, r->headers[i].name, ": ", r->headers[i].value);
+    /* No "Expect: 100-continue" round trip: our bodies are small and the targets answer fast. */
+    header_add(&w, "Expect:", NULL, NULL);
+    if (r->bearer_token)
+        header_add(&w, "Authorization: Bearer ", r->bearer_token, NULL);
+    if (with_body && r->body_len)
+        memcpy(req->scratch + header_bytes, r->body, r->body_len);
     return 0;
 }
 
 /* Sets every option of the transfer. Returns NULL or what went wrong. */
 static const char *request_configure(request *req, const http_client_request *r)
 {
-    CURL *easy = req->easy = curl_easy_init();
+    if (!req->easy)
+        req->easy = curl_easy_init();
+    CURL *easy = req->easy;
     if (!easy)
         return "curl_easy_init failed";
     curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)req);
@@ -403,43 +564,20 @@ static const char *request_configure(request *req, const http_client_request *r)
     }
 
     const char *method = r->method ? r->method : "GET";
-    if (r->body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-        req->body = malloc(r->body_len + 1);
-        if (!req->body)
-            return "out of memory";
-        if (r->body_len)
-            memcpy(req->body, r->body, r->body_len);
+    bool with_body = r->body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0;
+    if (request_fill_scratch(req, r, with_body) != 0)
+        return "out of memory";
+    if (with_body) {
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->scratch + req->header_bytes);
     }
     if (strcmp(method, "HEAD") == 0)
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
-    else if (strcmp(method, "GET") == 0 && !req->body)
+    else if (strcmp(method, "GET") == 0 && !with_body)
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-
-    for (size_t i = 0; i < r->header_count; i++)
-        if (append_header(req, r->headers[i].name, r->headers[i].value) != 0)
-            return "out of memory";
-    /* No "Expect: 100-continue" round trip: our bodies are small and the targets answer fast. */
-    struct curl_slist *no_expect = curl_slist_append(req->headers, "Expect:");
-    if (!no_expect)
-        return "out of memory";
-    req->headers = no_expect;
-    if (r->bearer_token) {
-        size_t len = strlen(r->bearer_token) + 8;
-        char *value = malloc(len);
-        if (!value)
-            return "out of memory";
-        snprintf(value, len, "Bearer %s", r->bearer_token);
-        int failed = append_header(req, "Authorization", value);
-        memset(value, 0, len);
-        free(value);
-        if (failed)
-            return "out of memory";
-    }
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)(void *)req->scratch);
     return NULL;
 }
 
@@ -448,10 +586,9 @@ int http_client_send(http_client *client, const http_client_request *r, http_cli
 {
     if (!client || client->closing || !done)
         return -1;
-    request *req = calloc(1, sizeof *req);
+    request *req = request_take(client);
     if (!req)
         return -1;
-    req->client = client;
     req->done = done;
     req->user = user;
     client->in_flight++;
@@ -491,6 +628,12 @@ void http_client_close(http_client *client)
         list_remove(&client->failed, req);
         request_finish(req, CURLE_FAILED_INIT, "client closed");
     }
+    while (client->idle) {
+        request *req = client->idle;
+        client->idle = req->next;
+        request_destroy(req);
+    }
+    client->idle_count = 0;
     curl_multi_cleanup(client->multi);
     client->multi = NULL;
     /* Sockets curl did not hand back before cleanup still have a watch. */

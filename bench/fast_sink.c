@@ -1,0 +1,122 @@
+/* The benchmark's sink in C, on the router's own HTTP server: the same contract as
+ * fast_sink.mjs (counts requests; for events carrying the `benchsent` extension, send time in
+ * microseconds since the epoch, records the delay from send to receipt) at a fraction of node's
+ * CPU cost, so that on a small machine the benchmark measures the router and not its sink.
+ *   fast_sink PORT      prints the bound port; GET /stats -> {count, latency: {n, p50, p99, max}}
+ *                       (ms); POST /reset clears the latencies. Exits on SIGTERM or SIGINT. */
+#include "http_server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <uv.h>
+
+typedef struct sink {
+    unsigned long long count;
+    double *delays_ms;
+    size_t delay_count, delay_cap;
+    char stats[256];
+} sink;
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile(const double *sorted, size_t n, double p)
+{
+    size_t index = (size_t)(p / 100.0 * (double)n);
+    return sorted[index < n ? index : n - 1];
+}
+
+static void answer_stats(sink *s, http_response *response)
+{
+    int len;
+    if (s->delay_count == 0) {
+        len = snprintf(s->stats, sizeof s->stats,
+                       "{\"count\":%llu,\"latency\":{\"n\":0,\"p50\":null,\"p99\":null,"
+                       "\"max\":null}}",
+                       s->count);
+    } else {
+        qsort(s->delays_ms, s->delay_count, sizeof *s->delays_ms, compare_doubles);
+        size_t n = s->delay_count;
+        len = snprintf(s->stats, sizeof s->stats,
+                       "{\"count\":%llu,\"latency\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,"
+                       "\"max\":%.3f}}",
+                       s->count, n, percentile(s->delays_ms, n, 50),
+                       percentile(s->delays_ms, n, 99), percentile(s->delays_ms, n, 100));
+    }
+    response->status = 200;
+    response->content_type = "application/json";
+    response->body = s->stats;
+    response->body_len = (size_t)len;
+}
+
+static void record_delay(sink *s, const char *sent_us)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double now_us = (double)now.tv_sec * 1e6 + (double)now.tv_usec;
+    if (s->delay_count == s->delay_cap) {
+        size_t cap = s->delay_cap ? s->delay_cap * 2 : 65536;
+        double *grown = realloc(s->delays_ms, cap * sizeof *grown);
+        if (!grown)
+            return;
+        s->delays_ms = grown;
+        s->delay_cap = cap;
+    }
+    s->delays_ms[s->delay_count++] = (now_us - strtod(sent_us, NULL)) / 1000.0;
+}
+
+static void handle(void *user, const http_request *request, http_response *response)
+{
+    sink *s = user;
+    if (strcmp(request->method, "GET") == 0 && strcmp(request->path, "/stats") == 0) {
+        answer_stats(s, response);
+        return;
+    }
+    if (strcmp(request->method, "POST") == 0 && strcmp(request->path, "/reset") == 0) {
+        s->delay_count = 0;
+        response->status = 204;
+        return;
+    }
+    s->count++;
+    const char *sent = http_request_header(request, "ce-benchsent");
+    if (sent)
+        record_delay(s, sent);
+    response->status = 202;
+}
+
+static void on_signal(uv_signal_t *signal, int signum)
+{
+    (void)signum;
+    uv_stop(signal->loop);
+}
+
+int main(int argc, char **argv)
+{
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%s", argc > 1 ? argv[1] : "0");
+    uv_loop_t *loop = uv_default_loop();
+    sink s = {0};
+    char err[256];
+    http_server *server =
+        http_server_start(loop, address, 16u * 1024 * 1024, handle, &s, err, sizeof err);
+    if (!server) {
+        fprintf(stderr, "fast_sink: %s\n", err);
+        return 1;
+    }
+    http_server_set_idle_timeout(server, 60000);
+    uv_signal_t term, interrupt;
+    uv_signal_init(loop, &term);
+    uv_signal_init(loop, &interrupt);
+    uv_signal_start(&term, on_signal, SIGTERM);
+    uv_signal_start(&interrupt, on_signal, SIGINT);
+    printf("%d\n", http_server_port(server));
+    fflush(stdout);
+    uv_run(loop, UV_RUN_DEFAULT);
+    free(s.delays_ms);
+    return 0;
+}
