@@ -96,6 +96,21 @@ static void ready_push(dispatcher *d, delivery_job *job)
     d->ready_tail = job;
 }
 
+/* A job that waited (behind its key, or for a retry) goes back in intake order, ahead of younger
+ * events: with maxInFlight 1 delivery then follows the source's order exactly. */
+static void ready_push_in_order(dispatcher *d, delivery_job *job)
+{
+    if (!d->ready_tail || d->ready_tail->ev->sequence < job->ev->sequence) {
+        ready_push(d, job);
+        return;
+    }
+    delivery_job **link = &d->ready_head;
+    while (*link && (*link)->ev->sequence < job->ev->sequence)
+        link = &(*link)->next_ready;
+    job->next_ready = *link;
+    *link = job;
+}
+
 static delivery_job *ready_pop(dispatcher *d)
 {
     delivery_job *job = d->ready_head;
@@ -157,7 +172,7 @@ static void chain_advance(dispatcher *d, delivery_job *job)
         return;
     chain->head = job->next_same;
     if (chain->head) {
-        ready_push(d, chain->head);
+        ready_push_in_order(d, chain->head);
         return;
     }
     key_chain **link = &d->buckets[key_hash(chain->key)];
@@ -236,7 +251,7 @@ static void finish(delivery_job *job, bool delivered)
 static void on_retry_timer(uv_timer_t *timer)
 {
     delivery_job *job = timer->data;
-    ready_push(job->owner, job);
+    ready_push_in_order(job->owner, job);
     pump(job->owner);
 }
 

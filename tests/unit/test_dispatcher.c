@@ -134,6 +134,7 @@ static void submit(harness *h, int id, const char *subject)
     if (subject)
         event_set_attribute(ev, "subject", subject);
     ev->received_ns = uv_hrtime();
+    ev->sequence = (uint64_t)id + 1; /* as the queue would number them */
     dispatcher_submit(h->dispatcher, ev);
     event_unref(ev);
 }
@@ -280,6 +281,24 @@ static void test_same_key_is_delivered_in_order(void)
     harness_finish(&h);
 }
 
+/* With one delivery at a time, events leave in intake order even when an event of a key waited
+ * behind its predecessor while an unkeyed event arrived (VEBA's one-at-a-time behaviour). */
+static void test_one_in_flight_keeps_intake_order(void)
+{
+    harness h;
+    harness_init(&h, always_ok, 3, 1);
+    submit(&h, 0, "vm-1");
+    submit(&h, 1, "vm-1");
+    submit(&h, 2, NULL);
+    submit(&h, 3, "vm-2");
+    submit(&h, 4, "vm-1");
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    CHECK(h.done_delivered == 5);
+    for (size_t i = 0; i < h.target.delivered_count; i++)
+        CHECK(atoi(h.target.delivered_order[i]) == (int)i);
+    harness_finish(&h);
+}
+
 static void test_abandon_dead_letters_everything_pending(void)
 {
     harness h;
@@ -307,6 +326,7 @@ int main(void)
     RUN_TEST(test_exhausted_retries_are_dead_lettered);
     RUN_TEST(test_final_failure_is_not_retried);
     RUN_TEST(test_same_key_is_delivered_in_order);
+    RUN_TEST(test_one_in_flight_keeps_intake_order);
     RUN_TEST(test_abandon_dead_letters_everything_pending);
     return CHECK_DONE();
 }
