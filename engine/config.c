@@ -26,7 +26,7 @@ static void set_defaults(config *cfg)
         .backoff_max_seconds = 30,
         .max_in_flight = 64,
     };
-    cfg->queue_capacity = 10000;
+    cfg->queue_capacity = 4096;
 }
 
 static void read_header(config_checker *ck, const ynode *root, config *cfg)

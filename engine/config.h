@@ -116,7 +116,7 @@ typedef struct config {
     char *console_tcp_address;     /* console: {tcpAddress}: loopback host:port, with a token */
     char *console_token;           /* console: {token | tokenFile}; secret */
     char *deadletter_dir;          /* deadLetter: {dir}; default "./deadletter" */
-    size_t queue_capacity;         /* queue: {capacity}; default 10000 */
+    size_t queue_capacity; /* queue: {capacity}; default 4096 (about 3 KB per queued event) */
 } config;
 
 typedef struct config_errors {

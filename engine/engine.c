@@ -536,7 +536,7 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
     e->max_in_delivery = cfg->delivery.max_in_flight > 0 ? cfg->delivery.max_in_flight * 16 : 1024;
     e->metrics = metrics_new();
     if (!e->metrics ||
-        !event_queue_init(&e->queue, cfg->queue_capacity ? cfg->queue_capacity : 10000)) {
+        !event_queue_init(&e->queue, cfg->queue_capacity ? cfg->queue_capacity : 4096)) {
         metrics_free(e->metrics);
         free(e);
         snprintf(err, err_cap, "out of memory");

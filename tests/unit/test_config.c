@@ -96,7 +96,7 @@ static void test_veba_webhook_knative(void)
         CHECK(cfg->metrics.auth.type == AUTH_NONE);
         /* defaults of our extensions */
         CHECK_STR(cfg->deadletter_dir, "./deadletter");
-        CHECK(cfg->queue_capacity == 10000);
+        CHECK(cfg->queue_capacity == 4096);
         CHECK(cfg->delivery.timeout_seconds == 30);
         CHECK(cfg->delivery.connect_timeout_seconds == 5);
         CHECK(cfg->delivery.retries == 10);
