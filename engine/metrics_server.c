@@ -1,10 +1,10 @@
 #include "metrics_server.h"
 
+#include "basic_auth.h"
 #include "http_server.h"
 #include "log.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -12,92 +12,17 @@
 #define DEFAULT_BIND_ADDRESS "127.0.0.1:8082"
 /* Only GETs are served; a body is never needed. */
 #define MAX_REQUEST_BODY 4096
-#define MAX_CREDENTIALS 1024
 
 struct metrics_server {
     http_server *http;
     const metrics *metrics;
     bool (*ready)(void *user);
     void *user;
-    bool auth_required;
-    /* SHA-256 of "username:password": the password itself is not kept here, and comparing
-     * digests takes the same time whatever the guess. */
-    unsigned char expected_digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len;
+    basic_auth auth;
     /* The last rendered body: http_server copies the response after the handler returns, so it
      * lives until the next request or close. */
     char *last_body;
 };
-
-/* ---- basic auth ------------------------------------------------------------------------------ */
-
-static int base64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with optional padding; false on anything malformed or too long. */
-static bool base64_decode(const char *text, unsigned char *out, size_t cap, size_t *out_len)
-{
-    size_t len = strlen(text);
-    while (len > 0 && text[len - 1] == '=')
-        len--;
-    if (len % 4 == 1)
-        return false;
-    uint32_t bits = 0;
-    int bit_count = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = base64_value(text[i]);
-        if (v < 0)
-            return false;
-        bits = (bits << 6) | (uint32_t)v;
-        bit_count += 6;
-        if (bit_count >= 8) {
-            bit_count -= 8;
-            if (n == cap)
-                return false;
-            out[n++] = (unsigned char)(bits >> bit_count);
-        }
-    }
-    *out_len = n;
-    return true;
-}
-
-static bool digest(const void *data, size_t len, unsigned char *out, unsigned int *out_len)
-{
-    return EVP_Digest(data, len, out, out_len, EVP_sha256(), NULL) == 1;
-}
-
-static bool credentials_match(const metrics_server *server, const http_request *request)
-{
-    const char *header = http_request_header(request, "authorization");
-    if (!header || strncasecmp(header, "Basic ", 6) != 0)
-        return false;
-    const char *encoded = header + 6;
-    while (*encoded == ' ')
-        encoded++;
-    unsigned char decoded[MAX_CREDENTIALS];
-    size_t decoded_len;
-    if (!base64_decode(encoded, decoded, sizeof decoded, &decoded_len))
-        return false;
-    unsigned char got[EVP_MAX_MD_SIZE];
-    unsigned int got_len = 0;
-    bool ok = digest(decoded, decoded_len, got, &got_len) && got_len == server->digest_len &&
-              CRYPTO_memcmp(got, server->expected_digest, got_len) == 0;
-    OPENSSL_cleanse(decoded, sizeof decoded);
-    return ok;
-}
 
 /* ---- routes ---------------------------------------------------------------------------------- */
 
@@ -137,7 +62,7 @@ static void handle_request(void *user, const http_request *request, http_respons
 
     /* The probes stay open even with auth configured: Kubernetes' httpGet probes cannot send
      * credentials, and "alive" / "ready" reveal nothing worth protecting. */
-    if (server->auth_required && !health && !readiness && !credentials_match(server, request)) {
+    if (!health && !readiness && !basic_auth_allows(&server->auth, request)) {
         answer_text(response, 401, "invalid credentials\n");
         response->extra_headers = "WWW-Authenticate: Basic realm=\"event-router\", "
                                   "charset=\"UTF-8\"\r\n";
@@ -181,24 +106,10 @@ static bool configure_auth(metrics_server *server, const config_auth *auth, char
         snprintf(err, err_cap, "metrics server: basic_auth needs a username and a password");
         return false;
     }
-    size_t user_len = strlen(auth->username), password_len = strlen(auth->password);
-    char *joined = malloc(user_len + 1 + password_len);
-    if (!joined) {
-        snprintf(err, err_cap, "metrics server: out of memory");
+    if (!basic_auth_init(&server->auth, auth->username, auth->password)) {
+        snprintf(err, err_cap, "metrics server: cannot set up basic auth (SHA-256)");
         return false;
     }
-    memcpy(joined, auth->username, user_len);
-    joined[user_len] = ':';
-    memcpy(joined + user_len + 1, auth->password, password_len);
-    bool ok =
-        digest(joined, user_len + 1 + password_len, server->expected_digest, &server->digest_len);
-    OPENSSL_cleanse(joined, user_len + 1 + password_len);
-    free(joined);
-    if (!ok) {
-        snprintf(err, err_cap, "metrics server: cannot compute SHA-256");
-        return false;
-    }
-    server->auth_required = true;
     return true;
 }
 
@@ -227,7 +138,7 @@ metrics_server *metrics_server_start(uv_loop_t *loop, const config_metrics *conf
         return NULL;
     }
     log_info("metrics", "serving /stats, /metrics, /healthz and /readyz on %s (port %d)%s", bind,
-             http_server_port(server->http), server->auth_required ? ", basic auth" : "");
+             http_server_port(server->http), server->auth.required ? ", basic auth" : "");
     return server;
 }
 

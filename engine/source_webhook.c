@@ -3,12 +3,12 @@
  * 503 with Retry-After when the queue has no room (the sender keeps the event, nothing is lost). */
 #include "source_webhook.h"
 
+#include "basic_auth.h"
+
 #include "cloudevents_http.h"
 #include "http_server.h"
 #include "log.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,49 +20,9 @@ typedef struct webhook_source {
     const config_provider *config;
     source_services services;
     http_server *server;
-    char *expected_credentials; /* "user:password" for basic auth, NULL without auth */
+    basic_auth auth;
     bool paused;
 } webhook_source;
-
-/* Compares in time independent of where the first difference is, so the answer time does not
- * tell an attacker how much of a guess was right. */
-static bool constant_time_equal(const char *given, size_t given_len, const char *expected)
-{
-    size_t expected_len = strlen(expected);
-    unsigned char diff = given_len != expected_len;
-    for (size_t i = 0; i < expected_len; i++)
-        diff |= (unsigned char)(expected[i] ^ (i < given_len ? given[i] : 0));
-    return diff == 0;
-}
-
-static bool authorized(const webhook_source *source, const http_request *request)
-{
-    if (!source->expected_credentials)
-        return true;
-    const char *header = http_request_header(request, "authorization");
-    if (!header || strncasecmp(header, "Basic ", 6) != 0)
-        return false;
-    const char *encoded = header + 6;
-    while (*encoded == ' ')
-        encoded++;
-    size_t encoded_len = strlen(encoded);
-    while (encoded_len > 0 && encoded[encoded_len - 1] == ' ')
-        encoded_len--;
-    if (encoded_len == 0 || encoded_len % 4 != 0 || encoded_len > 4096)
-        return false;
-    unsigned char decoded[3072 + 1];
-    int n = EVP_DecodeBlock(decoded, (const unsigned char *)encoded, (int)encoded_len);
-    if (n < 0)
-        return false;
-    /* EVP_DecodeBlock counts padding as data. */
-    if (encoded[encoded_len - 1] == '=')
-        n--;
-    if (encoded[encoded_len - 2] == '=')
-        n--;
-    bool ok = constant_time_equal((const char *)decoded, (size_t)n, source->expected_credentials);
-    OPENSSL_cleanse(decoded, sizeof decoded);
-    return ok;
-}
 
 static void answer_error(http_response *response, int status, const char *reason)
 {
@@ -92,7 +52,7 @@ static void handle_request(void *user, const http_request *request, http_respons
         response->extra_headers = "Allow: POST\r\n";
         return;
     }
-    if (!authorized(source, request)) {
+    if (!basic_auth_allows(&source->auth, request)) {
         if (stats)
             stats->events_err++;
         answer_error(response, 401, "unauthorized");
@@ -138,10 +98,6 @@ static void handle_request(void *user, const http_request *request, http_respons
 
 static void webhook_free(webhook_source *source)
 {
-    if (source->expected_credentials) {
-        OPENSSL_cleanse(source->expected_credentials, strlen(source->expected_credentials));
-        free(source->expected_credentials);
-    }
     free(source);
 }
 
@@ -167,14 +123,11 @@ static int webhook_create(const config_provider *config, const source_services *
     if (webhook->auth.type == AUTH_BASIC) {
         const char *user = webhook->auth.username ? webhook->auth.username : "";
         const char *password = webhook->auth.password ? webhook->auth.password : "";
-        size_t len = strlen(user) + 1 + strlen(password) + 1;
-        source->expected_credentials = malloc(len);
-        if (!source->expected_credentials) {
-            snprintf(err, err_cap, "out of memory");
+        if (!basic_auth_init(&source->auth, user, password)) {
+            snprintf(err, err_cap, "cannot set up basic auth (SHA-256)");
             webhook_free(source);
             return -1;
         }
-        snprintf(source->expected_credentials, len, "%s:%s", user, password);
     } else if (webhook->auth.type != AUTH_NONE) {
         snprintf(err, err_cap, "webhook supports only basic_auth authentication");
         webhook_free(source);
