@@ -46,8 +46,10 @@ test('SIGTERM, events while down, restart: clean exit, VEBA checkpoint file, res
   // While it is down: a power-off and a posted event (plus the first run's own logout event).
   await vc.control('/vm/poweroff?name=DC0_H0_VM1');
   await vc.control('/event/post', { kind: 'EventEx', eventTypeId: 'com.example.while-down', message: 'while down' });
+  // More than the follow collector's page of 100 (and the default page of 10).
+  await vc.control('/events/post-many?count=300');
   const downTo = await newestKey(vc);
-  assert.ok(downTo >= lastKey + 3, 'events happened while the router was down');
+  assert.ok(downTo >= lastKey + 303, 'events happened while the router was down');
 
   const second = await stack.start();
   assert.match(second.stderr(), new RegExp(`resuming after event key ${lastKey}\\b`));
