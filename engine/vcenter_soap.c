@@ -28,7 +28,6 @@ struct vcenter_soap {
     char *username;
     char *password;
     char cookie[512]; /* "vmware_soap_session=VALUE" or "" */
-    size_t max_response_bytes;
     vcenter_service_content content;
 };
 
@@ -295,7 +294,6 @@ vcenter_soap *vcenter_soap_new(uv_loop_t *loop, const config_vcenter *config, ch
         vcenter_soap_close(soap);
         return NULL;
     }
-    soap->max_response_bytes = VCENTER_SOAP_MAX_RESPONSE_BYTES;
     log_register_secret(soap->password);
     snprintf(soap->content.api_version, sizeof soap->content.api_version, "%s",
              DEFAULT_API_VERSION);
@@ -331,11 +329,6 @@ const vcenter_service_content *vcenter_soap_content(const vcenter_soap *soap)
 bool vcenter_soap_logged_in(const vcenter_soap *soap)
 {
     return soap->cookie[0] != '\0';
-}
-
-void vcenter_soap_set_max_response_bytes(vcenter_soap *soap, size_t max_bytes)
-{
-    soap->max_response_bytes = max_bytes ? max_bytes : VCENTER_SOAP_MAX_RESPONSE_BYTES;
 }
 
 static void xml_escape(FILE *out, const char *text)
@@ -378,7 +371,7 @@ static void on_http_done(void *user, const http_client_response *response)
         result.status = VCENTER_SOAP_BAD_RESPONSE;
         snprintf(error, sizeof error,
                  "vCenter %s answered HTTP %ld with a response too large (%zu bytes cap)",
-                 soap->host, response->status, soap->max_response_bytes);
+                 soap->host, response->status, (size_t)VCENTER_SOAP_MAX_RESPONSE_BYTES);
     } else {
         doc = vcenter_soap_parse_response(response->body, response->body_len, soap->username,
                                           &result.response, &result.status, error, sizeof error);
@@ -457,7 +450,7 @@ static int soap_send(vcenter_soap *soap, call_kind kind, const char *body_xml, l
         .timeout_ms = timeout_ms,
         .insecure = soap->insecure,
         .ca_file = soap->ca_file,
-        .max_response_bytes = soap->max_response_bytes,
+        .max_response_bytes = VCENTER_SOAP_MAX_RESPONSE_BYTES,
     };
     int rc = http_client_send(soap->http, &request, on_http_done, call);
     memset(envelope, 0, envelope_len); /* a Login body holds the password */

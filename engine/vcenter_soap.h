@@ -88,10 +88,9 @@ int vcenter_soap_destroy_collector(vcenter_soap *soap, const char *collector,
                                    vcenter_soap_done_fn done, void *user);
 int vcenter_soap_destroy_property_collector(vcenter_soap *soap, const char *property_collector,
                                             vcenter_soap_done_fn done, void *user);
-/* Responses longer than this fail with BAD_RESPONSE "response too large" (default
- * VCENTER_SOAP_MAX_RESPONSE_BYTES: a latestPage or ReadNextEvents page of 1000 events fits). */
+/* Responses longer than this fail with BAD_RESPONSE "... response too large (N bytes cap)": a
+ * ReadNextEvents page or latestPage of 1000 events (about 1-2 KB each) fits. */
 #define VCENTER_SOAP_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
-void vcenter_soap_set_max_response_bytes(vcenter_soap *soap, size_t max_bytes);
 /* Forgets the cookie whatever the answer. */
 int vcenter_soap_logout(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
 
