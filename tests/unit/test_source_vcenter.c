@@ -566,7 +566,8 @@ static char *fake_body; /* the last answer, freed on the next one and at the end
 static void fake_handle(void *user, const http_request *request, http_response *response)
 {
     fake_vcenter *fake = user;
-    const char *body = request->body ? request->body : "";
+    /* The request body is not NUL-terminated. */
+    char *body = strndup(request->body ? request->body : "", request->body_len);
     free(fake_body);
     size_t len = 0;
     FILE *out = open_memstream(&fake_body, &len);
@@ -655,6 +656,7 @@ static void fake_handle(void *user, const http_request *request, http_response *
     }
     fputs("</soapenv:Body></soapenv:Envelope>", out);
     fclose(out);
+    free(body);
     response->body = fake_body;
     response->body_len = len;
 }
