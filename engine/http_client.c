@@ -44,6 +44,8 @@ typedef struct request {
     char *response_body;
     size_t response_len;
     size_t response_cap;
+    size_t response_limit;
+    int response_truncated;
     char *retry_after;
     char *content_type;
     char *set_cookie;
@@ -173,6 +175,7 @@ static void request_finish(request *req, CURLcode result, const char *forced_err
         curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &response.status);
         response.body = req->response_body ? req->response_body : "";
         response.body_len = req->response_len;
+        response.truncated = req->response_truncated;
         response.retry_after = req->retry_after;
         response.content_type = req->content_type;
         response.set_cookie = req->set_cookie;
@@ -397,8 +400,10 @@ static size_t on_body(char *data, size_t size, size_t count, void *userp)
 {
     request *req = userp;
     size_t len = size * count;
-    size_t room = RESPONSE_BODY_CAP - req->response_len;
+    size_t room = req->response_limit - req->response_len;
     size_t keep = len < room ? len : room; /* beyond the cap the rest is read and dropped */
+    if (keep < len)
+        req->response_truncated = 1;
     if (keep > 0) {
         if (req->response_len + keep + 1 > req->response_cap) {
             size_t cap = req->response_cap ? req->response_cap : 1024;
@@ -462,6 +467,7 @@ static size_t on_header(char *data, size_t size, size_t count, void *userp)
         free(req->set_cookie);
         req->retry_after = req->content_type = req->set_cookie = NULL;
         req->response_len = 0;
+        req->response_truncated = 0;
         return len;
     }
     capture_header(data, len, "Retry-After", &req->retry_after);
@@ -591,6 +597,7 @@ int http_client_send(http_client *client, const http_client_request *r, http_cli
         return -1;
     req->done = done;
     req->user = user;
+    req->response_limit = r->max_response_bytes ? r->max_response_bytes : RESPONSE_BODY_CAP;
     client->in_flight++;
 
     const char *problem = r->url ? request_configure(req, r) : "no URL";

@@ -27,7 +27,8 @@ typedef struct http_client_request {
     const char *ca_file;     /* extra CA bundle, NULL for the system one */
     const char *username;    /* basic auth, NULL for none */
     const char *password;
-    const char *bearer_token; /* Authorization: Bearer, NULL for none */
+    const char *bearer_token;  /* Authorization: Bearer, NULL for none */
+    size_t max_response_bytes; /* 0: default 1 MiB */
 } http_client_request;
 
 typedef struct http_client_response {
@@ -36,6 +37,7 @@ typedef struct http_client_response {
     int timed_out;     /* the error was a timeout */
     const char *body;  /* NUL-terminated copy, valid during the callback only */
     size_t body_len;
+    int truncated; /* the body was longer than max_response_bytes: only its start is kept */
     const char *retry_after; /* Retry-After header value or NULL */
     const char *content_type;
     /* Every Set-Cookie header value of the final response, joined by '\n', or NULL. */

@@ -1,12 +1,22 @@
 /* The vCenter event source.
  *
  * One chain of SOAP calls at a time, so the state machine reads top to bottom:
- *   connect:  RetrieveServiceContent -> Login -> CurrentTime -> CreateCollectorForEvents ->
- *             CreatePropertyCollector -> CreateFilter(latestPage)
- *   backlog:  ReadNextEvents pages until one brings nothing new
- *   follow:   WaitForUpdatesEx on latestPage; each change -> ReadNextEvents again (a real vCenter
- *             reads forward from there), then the page's own events (the simulator's
- *             ReadNextEvents never returns new events) -> WaitForUpdatesEx ...
+ *   connect:  RetrieveServiceContent -> Login -> CurrentTime ->
+ *             CreateCollectorForEvents(follow: from now, small latestPage) ->
+ *             CreatePropertyCollector -> CreateFilter(follow's latestPage) ->
+ *             CreateCollectorForEvents(backlog: from the resume time, latestPage of 1000)
+ *   backlog:  ReadNextEvents(1000) on the backlog collector until a page brings nothing new
+ *             (a real vCenter reads forward page by page), then DestroyCollector(backlog)
+ *   follow:   WaitForUpdatesEx on latestPage; each change -> ReadNextEvents on the follow
+ *             collector (a real vCenter reads forward from there), then the page's own events (the
+ *             simulator's ReadNextEvents never returns new events) -> WaitForUpdatesEx ...
+ * Two collectors, because the follow collector's latestPage comes whole in every update and must
+ * stay small, while the backlog needs a page of 1000 on the simulator (govmomi 0.24), whose
+ * ReadNextEvents serves only the latestPage, filled with the newest event and the OLDEST others.
+ * Shrinking one collector with SetCollectorPageSize does not work there: it keeps a ring of
+ * 1000 - size slots and drops the newest event. The follow collector is created first, so every
+ * event is in one of the two: up to the backlog collector's creation in the backlog, after the
+ * follow collector's creation in its latestPage (a real vCenter: its forward reading).
  * Every batch is sorted by key and only keys above the last pushed one go out, so each key is
  * delivered once per run and in order, whatever order or repetition the server uses.
  *
@@ -31,8 +41,9 @@
 #include <time.h>
 
 #define COMPONENT "vcenter"
-#define PAGE_SIZE 100
-#define WAIT_SECONDS 30 /* also keeps the session alive when idle */
+#define READ_PAGE_SIZE 1000  /* ReadNextEvents maxCount, and the backlog's latestPage */
+#define FOLLOW_PAGE_SIZE 100 /* the follow collector's latestPage, sent whole on every change */
+#define WAIT_SECONDS 30      /* also keeps the session alive when idle */
 #define CHECKPOINT_INTERVAL_MS 1000
 #define RETRY_INITIAL_SECONDS 0.5
 #define RETRY_MAX_SECONDS 30.0
@@ -52,7 +63,7 @@ typedef struct batch {
     size_t next; /* first item not yet pushed */
 } batch;
 
-typedef enum { AFTER_PUSH_READ_NEXT, AFTER_PUSH_WAIT } after_push;
+typedef enum { AFTER_PUSH_READ_NEXT, AFTER_PUSH_END_BACKLOG, AFTER_PUSH_WAIT } after_push;
 
 typedef struct vcenter_source vcenter_source;
 
@@ -70,7 +81,10 @@ struct vcenter_source {
     vcenter_soap *soap;
     vcenter_convert_context convert;
 
-    char collector[256];
+    char collector[256]; /* follow */
+    char backlog_collector[256];
+    bool in_backlog; /* ReadNextEvents goes to the backlog collector */
+    char backlog_begin[64];
     char property_collector[256];
     char version[256];
     batch ready;     /* sorted, being pushed */
@@ -107,6 +121,7 @@ static void connect_fresh(vcenter_source *s);
 static void read_next(vcenter_source *s);
 static void wait_updates(vcenter_source *s);
 static void continue_after_push(vcenter_source *s);
+static void end_backlog(vcenter_source *s);
 
 /* ---- Batches ---- */
 
@@ -272,6 +287,8 @@ static void continue_after_push(vcenter_source *s)
         return;
     if (s->next == AFTER_PUSH_READ_NEXT)
         read_next(s);
+    else if (s->next == AFTER_PUSH_END_BACKLOG)
+        end_backlog(s);
     else
         wait_updates(s);
 }
@@ -299,6 +316,8 @@ static void fail(vcenter_source *s, const vcenter_soap_result *result, const cha
     batch_clear(&s->ready);
     batch_clear(&s->page);
     s->collector[0] = s->property_collector[0] = s->version[0] = '\0';
+    s->backlog_collector[0] = '\0';
+    s->in_backlog = false;
     double cap = RETRY_INITIAL_SECONDS * pow(2.0, s->attempt < 16 ? s->attempt : 16);
     if (cap > RETRY_MAX_SECONDS)
         cap = RETRY_MAX_SECONDS;
@@ -370,6 +389,8 @@ static void on_page(void *user, const vcenter_soap_result *result)
         s->highest_page_key = page_max;
     if (progress) {
         s->next = AFTER_PUSH_READ_NEXT;
+    } else if (s->in_backlog) {
+        s->next = AFTER_PUSH_END_BACKLOG;
     } else {
         /* Caught up with the collector: now the latestPage events not read through it. */
         batch_move(&s->ready, &s->page);
@@ -381,10 +402,37 @@ static void on_page(void *user, const vcenter_soap_result *result)
 
 static void read_next(vcenter_source *s)
 {
-    if (vcenter_soap_read_next_events(s->soap, s->collector, PAGE_SIZE, on_page, s) != 0) {
+    const char *collector = s->in_backlog ? s->backlog_collector : s->collector;
+    if (vcenter_soap_read_next_events(s->soap, collector, READ_PAGE_SIZE, on_page, s) != 0) {
         vcenter_soap_result failed = {.status = VCENTER_SOAP_UNREACHABLE,
                                       .error = "cannot start a request"};
         fail(s, &failed, "ReadNextEvents");
+    }
+}
+
+static void on_backlog_destroyed(void *user, const vcenter_soap_result *result)
+{
+    vcenter_source *s = user;
+    if (s->closing)
+        return;
+    if (result->status != VCENTER_SOAP_OK) /* the session ends it anyway; following tells */
+        log_debug(COMPONENT, "%s: DestroyCollector: %s", s->name, result->error);
+    log_info(COMPONENT, "%s: caught up at event key %lld, following new events", s->name,
+             (long long)s->last_pushed);
+    wait_updates(s);
+}
+
+/* The backlog is delivered: its collector (and its page of 1000) is no longer needed. */
+static void end_backlog(vcenter_source *s)
+{
+    char ref[256];
+    snprintf(ref, sizeof ref, "%s", s->backlog_collector);
+    s->backlog_collector[0] = '\0';
+    s->in_backlog = false;
+    if (vcenter_soap_destroy_collector(s->soap, ref, on_backlog_destroyed, s) != 0) {
+        vcenter_soap_result failed = {.status = VCENTER_SOAP_UNREACHABLE,
+                                      .error = "cannot start a request"};
+        fail(s, &failed, "DestroyCollector");
     }
 }
 
@@ -410,11 +458,13 @@ static bool step_ok(vcenter_source *s, const vcenter_soap_result *result, const 
     return true;
 }
 
-static void on_filter(void *user, const vcenter_soap_result *result)
+static void on_backlog_collector(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
-    if (!step_ok(s, result, "CreateFilter"))
+    if (!step_ok(s, result, "CreateCollectorForEvents"))
         return;
+    vcenter_xml_text(result->returnval, s->backlog_collector, sizeof s->backlog_collector);
+    s->in_backlog = true;
     s->connected = true;
     s->attempt = 0;
     s->last_error[0] = '\0';
@@ -422,6 +472,16 @@ static void on_filter(void *user, const vcenter_soap_result *result)
     log_info(COMPONENT, "%s: connected to %s, streaming events after key %lld", s->name,
              vcenter_soap_host(s->soap), (long long)s->last_pushed);
     read_next(s);
+}
+
+static void on_filter(void *user, const vcenter_soap_result *result)
+{
+    vcenter_source *s = user;
+    if (!step_ok(s, result, "CreateFilter"))
+        return;
+    CHAIN(vcenter_soap_create_event_collector(s->soap, s->backlog_begin, READ_PAGE_SIZE,
+                                              on_backlog_collector, s),
+          "CreateCollectorForEvents");
 }
 
 static void on_property_collector(void *user, const vcenter_soap_result *result)
@@ -472,10 +532,12 @@ static void on_current_time(void *user, const vcenter_soap_result *result)
     } else {
         begin = s->last_pushed_time > s->floor_time ? s->last_pushed_time : s->floor_time;
     }
-    char begin_text[64];
-    checkpoint_format_time((int64_t)floor(begin), (long)((begin - floor(begin)) * 1e9), begin_text,
-                           sizeof begin_text);
-    CHAIN(vcenter_soap_create_event_collector(s->soap, begin_text, on_collector, s),
+    checkpoint_format_time((int64_t)floor(begin), (long)((begin - floor(begin)) * 1e9),
+                           s->backlog_begin, sizeof s->backlog_begin);
+    char now_text[64];
+    checkpoint_format_time((int64_t)floor(now), (long)((now - floor(now)) * 1e9), now_text,
+                           sizeof now_text);
+    CHAIN(vcenter_soap_create_event_collector(s->soap, now_text, FOLLOW_PAGE_SIZE, on_collector, s),
           "CreateCollectorForEvents");
 }
 
@@ -662,6 +724,12 @@ static void close_next(vcenter_source *s)
         if (vcenter_soap_destroy_collector(s->soap, ref, on_close_step, s) == 0)
             return;
     }
+    if (s->backlog_collector[0]) {
+        snprintf(ref, sizeof ref, "%s", s->backlog_collector);
+        s->backlog_collector[0] = '\0';
+        if (vcenter_soap_destroy_collector(s->soap, ref, on_close_step, s) == 0)
+            return;
+    }
     if (s->connected) {
         s->connected = false;
         if (vcenter_soap_logout(s->soap, on_close_step, s) == 0)
@@ -687,7 +755,7 @@ static void source_close(void *state)
         s->waiter->source = NULL; /* the queue frees it when it calls back */
     s->waiter = NULL;
     if (!s->connected)
-        s->collector[0] = s->property_collector[0] = '\0';
+        s->collector[0] = s->property_collector[0] = s->backlog_collector[0] = '\0';
     close_next(s);
 }
 

@@ -366,6 +366,12 @@ static void on_http_done(void *user, const http_client_response *response)
     if (response->error) {
         result.status = VCENTER_SOAP_UNREACHABLE;
         snprintf(error, sizeof error, "vCenter %s unreachable: %s", soap->host, response->error);
+    } else if (response->truncated) {
+        /* Parsing the cut body would only say "not a SOAP envelope": name the real cause. */
+        result.status = VCENTER_SOAP_BAD_RESPONSE;
+        snprintf(error, sizeof error,
+                 "vCenter %s answered HTTP %ld with a response too large (%zu bytes cap)",
+                 soap->host, response->status, (size_t)VCENTER_SOAP_MAX_RESPONSE_BYTES);
     } else {
         doc = vcenter_soap_parse_response(response->body, response->body_len, soap->username,
                                           &result.response, &result.status, error, sizeof error);
@@ -444,6 +450,7 @@ static int soap_send(vcenter_soap *soap, call_kind kind, const char *body_xml, l
         .timeout_ms = timeout_ms,
         .insecure = soap->insecure,
         .ca_file = soap->ca_file,
+        .max_response_bytes = VCENTER_SOAP_MAX_RESPONSE_BYTES,
     };
     int rc = http_client_send(soap->http, &request, on_http_done, call);
     memset(envelope, 0, envelope_len); /* a Login body holds the password */
@@ -508,22 +515,29 @@ int vcenter_soap_current_time(vcenter_soap *soap, vcenter_soap_done_fn done, voi
                      "ServiceInstance");
 }
 
-int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time,
+int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time, int page_size,
                                         vcenter_soap_done_fn done, void *user)
 {
+    /* EventFilterSpec's elements in schema order: entity, time, ..., maxCount. */
+    char time_filter[128] = "";
     if (begin_time && begin_time[0])
-        return SOAP_CALL(soap, CALL_PLAIN, CALL_TIMEOUT_MS, done, user,
-                         "<CreateCollectorForEvents xmlns=\"urn:vim25\"><_this "
-                         "type=\"EventManager\">%s</_this><filter><entity><entity "
-                         "type=\"Folder\">%s</entity><recursion>all</recursion></entity>"
-                         "<time><beginTime>%s</beginTime></time></filter>"
-                         "</CreateCollectorForEvents>",
-                         soap->content.event_manager, soap->content.root_folder, begin_time);
-    return SOAP_CALL(soap, CALL_PLAIN, CALL_TIMEOUT_MS, done, user,
-                     "<CreateCollectorForEvents xmlns=\"urn:vim25\"><_this "
-                     "type=\"EventManager\">%s</_this><filter><entity><entity "
-                     "type=\"Folder\">%s</entity><recursion>all</recursion></entity></filter>"
-                     "</CreateCollectorForEvents>",
+        snprintf(time_filter, sizeof time_filter, "<time><beginTime>%.64s</beginTime></time>",
+                 begin_time);
+    char max_count[48] = "";
+    if (page_size > 0)
+        snprintf(max_count, sizeof max_count, "<maxCount>%d</maxCount>",
+                 page_size > 1000 ? 1000 : page_size);
+    /* The fragments go into the template unescaped: only xsd:dateTime characters are let in. */
+    if (begin_time && begin_time[strspn(begin_time, "0123456789-:.TZ+")] != '\0')
+        return -1;
+    char template[640];
+    snprintf(template, sizeof template,
+             "<CreateCollectorForEvents xmlns=\"urn:vim25\"><_this "
+             "type=\"EventManager\">%%s</_this><filter><entity><entity "
+             "type=\"Folder\">%%s</entity><recursion>all</recursion></entity>%s%s</filter>"
+             "</CreateCollectorForEvents>",
+             time_filter, max_count);
+    return SOAP_CALL(soap, CALL_PLAIN, CALL_TIMEOUT_MS, done, user, template,
                      soap->content.event_manager, soap->content.root_folder);
 }
 

@@ -67,8 +67,9 @@ int vcenter_soap_login(vcenter_soap *soap, vcenter_soap_done_fn done, void *user
 /* returnval holds the server's time (xsd:dateTime). */
 int vcenter_soap_current_time(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
 /* An EventHistoryCollector over every entity under the root folder, from begin_time (xsd:dateTime,
- * NULL for none). returnval holds its reference. */
-int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time,
+ * NULL for none), whose latestPage holds at most page_size events (EventFilterSpec maxCount,
+ * clamped to 1..1000; 0 leaves the server's default of 10). returnval holds its reference. */
+int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time, int page_size,
                                         vcenter_soap_done_fn done, void *user);
 /* Each <returnval> sibling holds one event. max_count is clamped to 1..1000. */
 int vcenter_soap_read_next_events(vcenter_soap *soap, const char *collector, int max_count,
@@ -87,6 +88,9 @@ int vcenter_soap_destroy_collector(vcenter_soap *soap, const char *collector,
                                    vcenter_soap_done_fn done, void *user);
 int vcenter_soap_destroy_property_collector(vcenter_soap *soap, const char *property_collector,
                                             vcenter_soap_done_fn done, void *user);
+/* Responses longer than this fail with BAD_RESPONSE "... response too large (N bytes cap)": a
+ * ReadNextEvents page or latestPage of 1000 events (about 1-2 KB each) fits. */
+#define VCENTER_SOAP_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
 /* Forgets the cookie whatever the answer. */
 int vcenter_soap_logout(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
 

@@ -2,16 +2,19 @@
  * tools/build-vcsim.sh): real SOAP over 127.0.0.1, real events from powering a VM off. */
 #include "check.h"
 #include "checkpoint.h"
+#include "http_server.h"
 #include "source_vcenter.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct vcsim {
@@ -484,6 +487,340 @@ static void test_tls_with_ca_file_and_refused_without(void)
     remove_dir(dir);
 }
 
+/* ---- A fake vCenter with a real vCenter's collector semantics ----
+ * The simulator's ReadNextEvents serves only its latestPage; a real vCenter reads forward from the
+ * collector's beginTime, page after page. This fake does the latter on answers shaped like the
+ * recorded ones (tests/fixtures/soap), so the multi-page backlog and the replay bound can be
+ * checked where the simulator cannot show them. */
+
+#define FAKE_EVENTS 1500
+
+typedef struct fake_collector {
+    char ref[32];
+    double begin; /* 0: no time filter */
+    int page_size;
+    int cursor; /* index of the next event to read */
+} fake_collector;
+
+typedef struct fake_vcenter {
+    http_server *server;
+    char url[128];
+    double now;
+    bool ignore_time_filter; /* like the simulator */
+    bool huge_pages;         /* ReadNextEvents answers more than the response cap */
+    fake_collector collectors[8];
+    int collector_count;
+    int read_next_calls;
+    char create_bodies[4][1024];
+    int create_count;
+} fake_vcenter;
+
+static double fake_event_time(const fake_vcenter *fake, int key)
+{
+    return fake->now - 1500.5 + key; /* key 1 1500.5 s ago ... key 1500 0.5 s ago */
+}
+
+static void format_time(double t, char *out, size_t cap)
+{
+    checkpoint_format_time((int64_t)floor(t), (long)((t - floor(t)) * 1e9), out, cap);
+}
+
+/* The text between "<tag" ...">" and "</tag>" of the first tag in body, or "". */
+static void fake_element(const char *body, const char *tag, char *out, size_t cap)
+{
+    out[0] = '\0';
+    char open[64];
+    snprintf(open, sizeof open, "<%s", tag);
+    const char *start = strstr(body, open);
+    start = start ? strchr(start, '>') : NULL;
+    const char *end = start ? strstr(start, "</") : NULL;
+    if (end && (size_t)(end - start - 1) < cap)
+        snprintf(out, cap, "%.*s", (int)(end - start - 1), start + 1);
+}
+
+static fake_collector *fake_find(fake_vcenter *fake, const char *body)
+{
+    char ref[64];
+    fake_element(body, "_this", ref, sizeof ref);
+    for (int i = 0; i < fake->collector_count; i++)
+        if (strcmp(fake->collectors[i].ref, ref) == 0)
+            return &fake->collectors[i];
+    return NULL;
+}
+
+static void fake_event(FILE *out, const fake_vcenter *fake, int key)
+{
+    char created[64];
+    format_time(fake_event_time(fake, key), created, sizeof created);
+    fprintf(out,
+            "<returnval xmlns:XMLSchema-instance=\"http://www.w3.org/2001/XMLSchema-instance\" "
+            "XMLSchema-instance:type=\"GeneralUserEvent\"><key>%d</key><chainId>%d</chainId>"
+            "<createdTime>%s</createdTime><userName>user</userName>"
+            "<fullFormattedMessage>event %d</fullFormattedMessage><message>event %d</message>"
+            "</returnval>",
+            key, key, created, key, key);
+}
+
+static char *fake_body; /* the last answer, freed on the next one and at the end */
+
+static void fake_handle(void *user, const http_request *request, http_response *response)
+{
+    fake_vcenter *fake = user;
+    /* The request body is not NUL-terminated. */
+    char *body = strndup(request->body ? request->body : "", request->body_len);
+    free(fake_body);
+    size_t len = 0;
+    FILE *out = open_memstream(&fake_body, &len);
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://"
+          "schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>",
+          out);
+    char name[64] = "";
+    const char *call = strstr(body, "<soapenv:Body><");
+    if (call)
+        sscanf(call + strlen("<soapenv:Body><"), "%63[A-Za-z]", name);
+    response->status = 200;
+    response->content_type = "text/xml; charset=utf-8";
+    if (strcmp(name, "RetrieveServiceContent") == 0) {
+        fputs("<RetrieveServiceContentResponse xmlns=\"urn:vim25\"><returnval><rootFolder "
+              "type=\"Folder\">group-d1</rootFolder><propertyCollector type=\"PropertyCollector\">"
+              "propertyCollector</propertyCollector><about><apiVersion>7.0.3.0</apiVersion>"
+              "</about><sessionManager type=\"SessionManager\">SessionManager</sessionManager>"
+              "<eventManager type=\"EventManager\">EventManager</eventManager></returnval>"
+              "</RetrieveServiceContentResponse>",
+              out);
+    } else if (strcmp(name, "Login") == 0) {
+        /* A real vCenter's cookie form: quoted value, Path and Secure. */
+        response->extra_headers =
+            "Set-Cookie: vmware_soap_session=\"52c1e3-fake\"; Path=/; HttpOnly; Secure\r\n";
+        fputs("<LoginResponse xmlns=\"urn:vim25\"><returnval><key>52c1e3</key><userName>user"
+              "</userName></returnval></LoginResponse>",
+              out);
+    } else if (strcmp(name, "CurrentTime") == 0) {
+        char now[64];
+        format_time(fake->now, now, sizeof now);
+        fprintf(out,
+                "<CurrentTimeResponse xmlns=\"urn:vim25\"><returnval>%s</returnval>"
+                "</CurrentTimeResponse>",
+                now);
+    } else if (strcmp(name, "CreateCollectorForEvents") == 0 && fake->collector_count < 8) {
+        fake_collector *c = &fake->collectors[fake->collector_count];
+        snprintf(c->ref, sizeof c->ref, "session[52c1e3]%d", fake->collector_count++);
+        char text[64];
+        fake_element(body, "beginTime", text, sizeof text);
+        if (!checkpoint_parse_time(text, &c->begin))
+            c->begin = 0;
+        fake_element(body, "maxCount", text, sizeof text);
+        c->page_size = atoi(text);
+        if (fake->create_count < 4)
+            snprintf(fake->create_bodies[fake->create_count++], sizeof fake->create_bodies[0], "%s",
+                     body);
+        fprintf(out,
+                "<CreateCollectorForEventsResponse xmlns=\"urn:vim25\"><returnval "
+                "type=\"EventHistoryCollector\">%s</returnval></CreateCollectorForEventsResponse>",
+                c->ref);
+    } else if (strcmp(name, "ReadNextEvents") == 0 && fake_find(fake, body)) {
+        fake_collector *c = fake_find(fake, body);
+        char text[32];
+        fake_element(body, "maxCount", text, sizeof text);
+        int max = atoi(text);
+        fake->read_next_calls++;
+        fputs("<ReadNextEventsResponse xmlns=\"urn:vim25\">", out);
+        if (fake->huge_pages)
+            for (int i = 0; i < 17 * 1024; i++)
+                fprintf(out, "<!-- %1017d -->", i); /* 1 KiB each: 17 MiB */
+        for (int n = 0; c->cursor < FAKE_EVENTS && n < max; c->cursor++) {
+            int key = c->cursor + 1;
+            if (fake->ignore_time_filter || fake_event_time(fake, key) >= c->begin) {
+                fake_event(out, fake, key);
+                n++;
+            }
+        }
+        fputs("</ReadNextEventsResponse>", out);
+    } else if (strcmp(name, "CreatePropertyCollector") == 0) {
+        fputs("<CreatePropertyCollectorResponse xmlns=\"urn:vim25\"><returnval type=\""
+              "PropertyCollector\">session[52c1e3]pc</returnval></CreatePropertyCollectorResponse>",
+              out);
+    } else if (strcmp(name, "CreateFilter") == 0) {
+        fputs("<CreateFilterResponse xmlns=\"urn:vim25\"><returnval type=\"PropertyFilter\">"
+              "session[52c1e3]filter</returnval></CreateFilterResponse>",
+              out);
+    } else if (strcmp(name, "WaitForUpdatesEx") == 0 || strcmp(name, "DestroyCollector") == 0 ||
+               strcmp(name, "DestroyPropertyCollector") == 0 || strcmp(name, "Logout") == 0) {
+        fprintf(out, "<%sResponse xmlns=\"urn:vim25\"></%sResponse>", name, name); /* nothing new */
+    } else {
+        response->status = 500;
+        fprintf(out,
+                "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>"
+                "unexpected %s</faultstring></soapenv:Fault>",
+                name);
+    }
+    fputs("</soapenv:Body></soapenv:Envelope>", out);
+    fclose(out);
+    free(body);
+    response->body = fake_body;
+    response->body_len = len;
+}
+
+static bool fake_start(fake_vcenter *fake, harness *h)
+{
+    memset(fake, 0, sizeof *fake);
+    fake->now = floor((double)time(NULL));
+    char err[256];
+    fake->server =
+        http_server_start(&h->loop, "127.0.0.1:0", 1 << 20, fake_handle, fake, err, sizeof err);
+    if (!fake->server) {
+        fprintf(stderr, "fake vCenter: %s\n", err);
+        return false;
+    }
+    snprintf(fake->url, sizeof fake->url, "http://127.0.0.1:%d/sdk",
+             http_server_port(fake->server));
+    return true;
+}
+
+/* The loop and queue of h without the source (created by fake_source_start). */
+static void fake_harness_init(harness *h, size_t queue_capacity)
+{
+    memset(h, 0, sizeof *h);
+    uv_loop_init(&h->loop);
+    event_queue_init(&h->queue, queue_capacity);
+    snprintf(h->checkpoint_dir, sizeof h->checkpoint_dir, "/tmp/test_source_vcenter.XXXXXX");
+    CHECK(mkdtemp(h->checkpoint_dir) != NULL);
+}
+
+/* A checkpoint at key (with that event's time), then the source on the fake. */
+static bool fake_source_start(harness *h, fake_vcenter *fake, int checkpoint_key,
+                              double max_replay_age)
+{
+    checkpoint_record record = {0};
+    snprintf(record.vcenter, sizeof record.vcenter, "127.0.0.1");
+    record.last_event_key = checkpoint_key;
+    snprintf(record.last_event_type, sizeof record.last_event_type, "GeneralUserEvent");
+    snprintf(record.last_event_uuid, sizeof record.last_event_uuid, "uuid-%d", checkpoint_key);
+    format_time(fake_event_time(fake, checkpoint_key), record.last_event_key_timestamp,
+                sizeof record.last_event_key_timestamp);
+    format_time(fake->now, record.created_timestamp, sizeof record.created_timestamp);
+    char path[512], err[256];
+    if (!checkpoint_path(h->checkpoint_dir, "127.0.0.1", path, sizeof path) ||
+        checkpoint_save(path, &record, err, sizeof err) != 0)
+        return false;
+    h->config.name = "vc-fake";
+    h->config.kind = PROVIDER_VCENTER;
+    h->config.vcenter.address = fake->url;
+    h->config.vcenter.checkpoint = true;
+    h->config.vcenter.checkpoint_dir = h->checkpoint_dir;
+    h->config.vcenter.max_replay_age_seconds = max_replay_age;
+    h->config.vcenter.auth.type = AUTH_BASIC;
+    h->config.vcenter.auth.username = "user";
+    h->config.vcenter.auth.password = "fake-vcenter-secret";
+    source_services services = {.loop = &h->loop, .queue = &h->queue, .stats = &h->stats};
+    return vcenter_source_type.create(&h->config, &services, &h->state, err, sizeof err) == 0;
+}
+
+static size_t fake_expected;
+static bool fake_all_queued(harness *h)
+{
+    return h->queue.count >= fake_expected;
+}
+
+/* Every queued key, in queue order, is first..last exactly once. */
+static void check_queued_keys(harness *h, int first, int last)
+{
+    CHECK(h->queue.count == (size_t)(last - first + 1));
+    int expected = first;
+    bool in_order = true;
+    event *ev;
+    while ((ev = event_queue_pop(&h->queue))) {
+        in_order &= (intptr_t)ev->source_token == expected++;
+        vcenter_source_type.event_done(h->state, ev);
+        event_unref(ev);
+    }
+    CHECK(in_order);
+    CHECK(expected == last + 1);
+}
+
+static void fake_close(harness *h, fake_vcenter *fake)
+{
+    vcenter_source_type.close(h->state);
+    http_server_close(fake->server);
+    run_until(h, loop_empty, 10);
+    CHECK(uv_loop_close(&h->loop) == 0);
+    event_queue_destroy(&h->queue);
+    remove_dir(h->checkpoint_dir);
+    free(fake_body);
+    fake_body = NULL;
+}
+
+static void test_backlog_of_several_pages_read_forward_in_order(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 2048);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, 100, 3600));
+    fake_expected = FAKE_EVENTS - 100;
+    CHECK(run_until(&h, fake_all_queued, 10));
+    /* Keys 100..1500 from the checkpoint's time: a page of 1000, then one of 401. */
+    CHECK(fake.read_next_calls >= 2);
+    /* The follow collector first (from now, a small latestPage), then the backlog collector from
+     * the checkpoint's time with a page of 1000. */
+    CHECK(fake.create_count == 2);
+    char begin[64], expected[64];
+    fake_element(fake.create_bodies[0], "beginTime", begin, sizeof begin);
+    format_time(fake.now, expected, sizeof expected);
+    CHECK_STR(begin, expected);
+    CHECK_CONTAINS(fake.create_bodies[0], "<maxCount>100</maxCount>");
+    fake_element(fake.create_bodies[1], "beginTime", begin, sizeof begin);
+    format_time(fake_event_time(&fake, 100), expected, sizeof expected);
+    CHECK_STR(begin, expected);
+    CHECK_CONTAINS(fake.create_bodies[1], "</time><maxCount>1000</maxCount></filter>");
+    check_queued_keys(&h, 101, FAKE_EVENTS);
+    fake_close(&h, &fake);
+}
+
+/* maxReplayAge bounds the catch-up even when the server ignores the time filter (the simulator):
+ * the checkpoint is 1400 s old, the bound 1000 s. */
+static void test_backlog_respects_max_replay_age(void)
+{
+    for (int ignore = 0; ignore <= 1; ignore++) {
+        harness h;
+        fake_vcenter fake;
+        fake_harness_init(&h, 2048);
+        CHECK(fake_start(&fake, &h));
+        fake.ignore_time_filter = ignore;
+        CHECK(fake_source_start(&h, &fake, 100, 1000));
+        fake_expected = 1000; /* keys 501..1500: created at most 999.5 s ago */
+        CHECK(run_until(&h, fake_all_queued, 10));
+        run_until(&h, never, 0.2); /* nothing more comes */
+        char begin[64], expected[64];
+        fake_element(fake.create_bodies[1], "beginTime", begin, sizeof begin);
+        format_time(fake.now - 1000, expected, sizeof expected);
+        CHECK_STR(begin, expected);
+        check_queued_keys(&h, 501, FAKE_EVENTS);
+        fake_close(&h, &fake);
+    }
+}
+
+static bool has_error_now(harness *h)
+{
+    return has_error(h);
+}
+
+static void test_response_too_large_is_named(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 16);
+    CHECK(fake_start(&fake, &h));
+    fake.huge_pages = true;
+    CHECK(fake_source_start(&h, &fake, 100, 3600));
+    CHECK(run_until(&h, has_error_now, 10));
+    const char *error = source_vcenter_last_error(h.state);
+    CHECK_CONTAINS(error, "ReadNextEvents");
+    CHECK_CONTAINS(error, "response too large (16777216 bytes cap)");
+    CHECK(h.queue.count == 0);
+    fake_close(&h, &fake);
+}
+
 #define RUN_TEST_ARG(fn, arg)                                                                      \
     do {                                                                                           \
         int before_ = check_failures;                                                              \
@@ -494,6 +831,9 @@ static void test_tls_with_ca_file_and_refused_without(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    RUN_TEST(test_backlog_of_several_pages_read_forward_in_order);
+    RUN_TEST(test_backlog_respects_max_replay_age);
+    RUN_TEST(test_response_too_large_is_named);
     if (!find_vcsim()) {
         /* tools/test.sh always builds the peer: a missing one is a broken setup, not a skip. */
         fprintf(stderr, "vcsim binary %s is absent (build it with tools/build-vcsim.sh)\n",
