@@ -484,6 +484,20 @@ static int start_processors(engine *e, char *err, size_t err_cap)
     return 0;
 }
 
+static void on_source_fatal(void *user, const char *reason)
+{
+    engine *e = user;
+    log_error("engine", "%s", reason);
+    if (e->on_fatal)
+        e->on_fatal(e->on_fatal_user, reason);
+}
+
+void engine_set_fatal_handler(engine *e, void (*fn)(void *user, const char *reason), void *user)
+{
+    e->on_fatal = fn;
+    e->on_fatal_user = user;
+}
+
 static int start_sources(engine *e, char *err, size_t err_cap)
 {
     e->sources = calloc(e->config->provider_count, sizeof *e->sources);
@@ -504,6 +518,8 @@ static int start_sources(engine *e, char *err, size_t err_cap)
         source_services services = {
             .loop = e->loop,
             .queue = &e->queue,
+            .fatal = on_source_fatal,
+            .engine = e,
             .stats = metrics_add_provider(e->metrics, pc->name, s->type->name, address),
         };
         char reason[512] = "";

@@ -31,6 +31,10 @@ void engine_shutdown(engine *e, double deadline_seconds, void (*stopped)(void *u
  * processors need a restart (a warning says so when they changed). Returns 0 on success. */
 int engine_reload(engine *e, char *err, size_t err_cap);
 
+/* fn runs when a part of the engine meets a problem that retrying cannot fix (the reason is
+ * already logged); the owner then shuts the engine down and exits with a failure status. */
+void engine_set_fatal_handler(engine *e, void (*fn)(void *user, const char *reason), void *user);
+
 bool engine_ready(const engine *e);
 metrics *engine_metrics(engine *e);
 

@@ -60,6 +60,8 @@ struct engine {
     size_t dispatchers_open;
     void (*stopped)(void *user);
     void *stopped_user;
+    void (*on_fatal)(void *user, const char *reason);
+    void *on_fatal_user;
 };
 
 /* source -> scripts -> route -> dispatchers, for an event taken off the queue (or replayed).

@@ -101,6 +101,7 @@ typedef struct runtime {
     uv_signal_t sigterm, sigint, sighup;
     engine *engine;
     int signals_seen;
+    int exit_status;
 } runtime;
 
 static void on_engine_stopped(void *user)
@@ -122,6 +123,15 @@ static void on_stop_signal(uv_signal_t *handle, int signum)
     }
     log_info("main", "%s received: stopping", strsignal(signum));
     engine_shutdown(rt->engine, SHUTDOWN_DEADLINE_SECONDS, on_engine_stopped, rt);
+}
+
+static void on_engine_fatal(void *user, const char *reason)
+{
+    (void)reason; /* already logged by the engine */
+    runtime *rt = user;
+    rt->exit_status = 1;
+    if (rt->engine && rt->signals_seen++ == 0)
+        engine_shutdown(rt->engine, SHUTDOWN_DEADLINE_SECONDS, on_engine_stopped, rt);
 }
 
 static void on_sighup(uv_signal_t *handle, int signum)
@@ -153,6 +163,7 @@ static int run(const options *opts)
         config_free(cfg);
         return 1;
     }
+    engine_set_fatal_handler(rt.engine, on_engine_fatal, &rt);
     uv_signal_t *handles[] = {&rt.sigterm, &rt.sigint, &rt.sighup};
     for (size_t i = 0; i < 3; i++) {
         uv_signal_init(&rt.loop, handles[i]);
@@ -169,7 +180,7 @@ static int run(const options *opts)
         log_warn("main", "loop closed with handles still open: %s", uv_err_name(closed));
     config_free(cfg);
     log_forget_secrets();
-    return 0;
+    return rt.exit_status;
 }
 
 int main(int argc, char **argv)

@@ -17,6 +17,10 @@ typedef struct source_services {
     uv_loop_t *loop;
     event_queue *queue;
     provider_stats *stats; /* count every event taken in, and every one refused as invalid */
+    /* For a problem that retrying cannot fix, such as vCenter refusing the credentials at the
+     * first login: the engine logs reason and stops with a failing exit status. */
+    void (*fatal)(void *engine, const char *reason);
+    void *engine;
 } source_services;
 
 typedef struct source_type {

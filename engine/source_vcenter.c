@@ -100,6 +100,9 @@ struct vcenter_source {
     bool connected;
     bool closing;
     bool paused; /* from the console: take nothing in; vCenter keeps the history */
+    bool ever_connected;
+    void (*fatal)(void *engine, const char *reason);
+    void *fatal_engine;
     bool parked; /* paused with a continuation to run on resume */
     int attempt;
     char last_error[512];
@@ -323,6 +326,15 @@ static void fail(vcenter_source *s, const vcenter_soap_result *result, const cha
         cap = RETRY_MAX_SECONDS;
     double delay = cap * (0.5 + 0.5 * ((double)rand() / ((double)RAND_MAX + 1.0)));
     s->attempt++;
+    /* Wrong credentials at start are a configuration error: retrying only locks the account
+     * sooner. Once the source has run, a refused login (a password changed under it) is retried,
+     * with /readyz saying not ready, so that fixing the password in vCenter needs no restart. */
+    if (result->status == VCENTER_SOAP_INVALID_LOGIN && !s->ever_connected && s->fatal) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s: %s", s->name, s->last_error);
+        s->fatal(s->fatal_engine, reason);
+        return;
+    }
     if (result->status == VCENTER_SOAP_INVALID_LOGIN)
         log_error(COMPONENT, "%s: %s (retrying in %.1fs)", s->name, s->last_error, delay);
     else
@@ -466,6 +478,7 @@ static void on_backlog_collector(void *user, const vcenter_soap_result *result)
     vcenter_xml_text(result->returnval, s->backlog_collector, sizeof s->backlog_collector);
     s->in_backlog = true;
     s->connected = true;
+    s->ever_connected = true;
     s->attempt = 0;
     s->last_error[0] = '\0';
     s->version[0] = '\0';
@@ -628,6 +641,8 @@ static int source_create(const config_provider *config, const source_services *s
     s->loop = services->loop;
     s->queue = services->queue;
     s->stats = services->stats;
+    s->fatal = services->fatal;
+    s->fatal_engine = services->engine;
     s->name = config->name;
     s->tracker = checkpoint_tracker_new(0);
     s->soap = vcenter_soap_new(services->loop, &config->vcenter, err, err_cap);

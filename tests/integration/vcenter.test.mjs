@@ -100,9 +100,22 @@ test('sources-for-knative format: type com.vmware.vsphere.<Class>.v0, id = Key, 
   t.diagnostic(`${keys.length} events`);
 });
 
-// The simulator takes any non-empty user and password (its validLogin), so a refused login cannot
-// be produced against it; the two failures it can produce are tested instead: a credential the
-// config refuses, and a vCenter that is not there yet.
+test('wrong password at startup: InvalidLogin names the user, never the password; exit status 1', async () => {
+  // The peer started with a fixed login makes the simulator refuse any other one.
+  const stack = await startVcenterStack({ checkpoint: false, login: { username: 'admin@vsphere.local', password: 'Right-0ne' } });
+  stacks.push(stack);
+  const router = await stack.start({ wait: false, username: 'admin@vsphere.local', password: PASSWORD });
+  const exit = await Promise.race([router.exit, sleep(15_000).then(() => null)]);
+  assert.ok(exit, 'the router exits instead of retrying a refused login');
+  assert.equal(exit.code, 1);
+  assert.match(router.stderr(), /admin@vsphere\.local/);
+  assert.match(router.stderr(), /login failed for user "admin@vsphere\.local": invalid user name or password/);
+  assert.ok(!router.stderr().includes(PASSWORD), 'the password is never logged');
+
+  const good = await stack.start({ username: 'admin@vsphere.local', password: 'Right-0ne' });
+  assert.equal(good.exited, null, 'the right password runs');
+});
+
 test('empty password: refused at startup, the field named, the router exits non-zero', async () => {
   const stack = await startVcenterStack({ checkpoint: false });
   stacks.push(stack);

@@ -37,7 +37,7 @@ export async function newestKey(vc) {
  */
 export async function startVcenterStack(o = {}) {
   buildVcsim();
-  const vc = await startVcsim({ lifetimeSeconds: 300 });
+  const vc = await startVcsim({ lifetimeSeconds: 300, login: o.login ?? null });
   const sink = await startSink();
   const dir = makeTmpDir('event-router-vcenter-');
   const checkpointDir = o.checkpoint === false ? null : path.join(dir, 'checkpoints');

@@ -26,10 +26,11 @@ export function buildVcsim() {
   execFileSync(join(repoRoot, 'tools', 'build-vcsim.sh'), { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
-export async function startVcsim({ tls = false, port = 0, lifetimeSeconds = 600 } = {}) {
+export async function startVcsim({ tls = false, port = 0, lifetimeSeconds = 600, login = null } = {}) {
   const bin = vcsimBinary();
   const certDir = tls ? mkdtempSync(join(tmpdir(), 'vcsim-cert-')) : null;
   const args = ['-exit-on-stdin-eof', `-lifetime=${lifetimeSeconds}s`, `-port=${port}`];
+  if (login) args.push(`-username=${login.username}`, `-password=${login.password}`);
   let cert = null;
   if (tls) {
     const out = execFileSync(bin, ['-gen-cert', certDir], { encoding: 'utf8' });

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"net/url"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -27,6 +28,8 @@ func main() {
 	genCert := flag.String("gen-cert", "", "write DIR/cert.pem and DIR/key.pem (RSA-2048, 127.0.0.1/localhost), print their paths as JSON and exit")
 	stdinEOF := flag.Bool("exit-on-stdin-eof", false, "exit when stdin closes (the parent died)")
 	lifetime := flag.Duration("lifetime", 0, "exit after this long (0: no limit)")
+	username := flag.String("username", "", "accept only this user (with -password)")
+	password := flag.String("password", "", "accept only this password (with -username)")
 	flag.Parse()
 
 	if *genCert != "" {
@@ -47,7 +50,11 @@ func main() {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 
-	s, err := startSim(*port, tlsConfig)
+	var login *url.Userinfo
+	if *username != "" {
+		login = url.UserPassword(*username, *password)
+	}
+	s, err := startSim(*port, tlsConfig, login)
 	if err != nil {
 		fail("simulator: %v", err)
 	}

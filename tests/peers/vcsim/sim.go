@@ -31,12 +31,14 @@ type sim struct {
 	server *http.Server
 }
 
-func startSim(port int, tlsConfig *tls.Config) (*sim, error) {
+func startSim(port int, tlsConfig *tls.Config, login *url.Userinfo) (*sim, error) {
 	model := simulator.VPX()
 	if err := model.Create(); err != nil {
 		return nil, fmt.Errorf("create model: %w", err)
 	}
-	model.Service.Listen = &url.URL{Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	// With a login the simulator accepts only that user and password (InvalidLogin otherwise);
+	// without one it accepts any non-empty pair.
+	model.Service.Listen = &url.URL{Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), User: login}
 	// NewServer chooses https only when Service.TLS is set.
 	if tlsConfig != nil {
 		model.Service.TLS = tlsConfig.Clone()
