@@ -546,8 +546,17 @@ static void append_event_totals(text_buffer *b, const metrics *m)
                       (uint64_t)depth);
 }
 
+typedef enum { PROVIDER_TAKEN, PROVIDER_REFUSED, PROVIDER_UNKNOWN_CLASSES } provider_count_kind;
+
+static uint64_t provider_count(const provider_stats *p, provider_count_kind kind)
+{
+    return kind == PROVIDER_TAKEN     ? p->events_total
+           : kind == PROVIDER_REFUSED ? p->events_err
+                                      : p->unknown_classes;
+}
+
 static void append_provider_family(text_buffer *b, const metrics *m, const char *name,
-                                   const char *help, bool errors)
+                                   const char *help, provider_count_kind kind)
 {
     append_header(b, name, "counter", help);
     for (size_t i = 0; i < m->provider_count; i++) {
@@ -556,7 +565,7 @@ static void append_provider_family(text_buffer *b, const metrics *m, const char 
         append_label_value(b, p->name);
         text_append(b, "\",type=\"");
         append_label_value(b, p->type);
-        text_append(b, "\"} %" PRIu64 "\n", errors ? p->events_err : p->events_total);
+        text_append(b, "\"} %" PRIu64 "\n", provider_count(p, kind));
     }
 }
 
@@ -670,10 +679,14 @@ char *metrics_render_prometheus(const metrics *m)
     b.data[0] = '\0';
     append_event_totals(&b, m);
     append_provider_family(&b, m, "event_router_provider_events_total",
-                           "Events taken in per provider.", false);
+                           "Events taken in per provider.", PROVIDER_TAKEN);
     append_provider_family(&b, m, "event_router_provider_events_refused_total",
                            "Events refused per provider (invalid, unauthorized, queue full).",
-                           true);
+                           PROVIDER_REFUSED);
+    append_provider_family(&b, m, "event_router_provider_unknown_classes_total",
+                           "vCenter events (or nested types) of classes missing from the type "
+                           "table, converted from the XML's own structure.",
+                           PROVIDER_UNKNOWN_CLASSES);
     append_processor_families(&b, m);
     append_latency_histogram(&b, m);
     append_script_families(&b, m);

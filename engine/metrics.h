@@ -12,8 +12,9 @@ typedef struct provider_stats {
     char *type;
     char *address;
     time_t started;
-    uint64_t events_total; /* taken in */
-    uint64_t events_err;   /* refused (invalid, unauthorized, queue full) */
+    uint64_t events_total;    /* taken in */
+    uint64_t events_err;      /* refused (invalid, unauthorized, queue full) */
+    uint64_t unknown_classes; /* vCenter: types not in the generated table, converted anyway */
 } provider_stats;
 
 typedef struct subject_count {

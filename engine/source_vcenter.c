@@ -216,6 +216,8 @@ static void take_event(vcenter_source *s, batch *b, xmlNodePtr node)
     char reason[256];
     int64_t converted_key = key;
     item->ev = vcenter_event_convert(&s->convert, node, &converted_key, reason, sizeof reason);
+    if (s->stats)
+        s->stats->unknown_classes = s->convert.unknown_classes;
     if (!item->ev) {
         log_warn(COMPONENT, "%s: skipping event %lld (%s): %s", s->name, (long long)key, item->type,
                  reason);

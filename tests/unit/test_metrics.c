@@ -353,6 +353,7 @@ static void test_prometheus_text_is_well_formed(void)
     metrics_count_response(kn, 404);
     kn->retries = 5;
     kn->in_flight = 3;
+    m->providers[0]->unknown_classes = 5;
 
     char *text = metrics_render_prometheus(m);
     CHECK(text != NULL);
@@ -372,6 +373,8 @@ static void test_prometheus_text_is_well_formed(void)
               text,
               "event_router_provider_events_refused_total{provider=\"hooks\",type=\"webhook\"}") ==
           4);
+    CHECK(sample_value(text, "event_router_provider_unknown_classes_total{provider=\"hooks\","
+                             "type=\"webhook\"}") == 5);
     CHECK(sample_value(text,
                        "event_router_deliveries_total{processor=\"kn\",result=\"success\"}") == 1);
     CHECK(sample_value(text,
