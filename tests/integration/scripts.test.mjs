@@ -120,11 +120,15 @@ describe('SIGHUP reload', () => {
     let reloads = 0;
     const scriptFile = path.join(stack.scriptsDir, '10-version.lua');
     const sink = stack.sinks.sink;
+    const reloadCount = async () =>
+      JSON.parse((await request(`${stack.metricsUrl}/stats`, { method: 'GET' })).body)['vmware.event.router.scripts'].reloads;
     while (reloads < 100) {
       fs.writeFileSync(scriptFile, version(reloads % 2 ? 'a' : 'b'));
       process.kill(stack.router.pid, 'SIGHUP');
       reloads++;
-      await sleep(40);
+      // Signals sent faster than the loop takes them merge into one: wait for each reload.
+      await waitFor(async () => (await reloadCount()) === reloads, { timeout: 10_000, what: `reload ${reloads}` });
+      await sleep(20);
     }
     const responses = await sending;
     assert.ok(responses.every((r) => r.status === 202), 'the webhook refused a batch');
