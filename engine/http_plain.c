@@ -21,6 +21,10 @@
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_IDLE_PER_HOST 64
 #define READ_BUFFER_BYTES (16 * 1024)
+/* Requests are recycled (malloc/free of these ~2 KiB blocks was a visible cost per delivery). */
+#define MAX_SPARE_REQUESTS 128
+#define MIN_REQUEST_BYTES 2048
+#define MAX_SPARE_BYTES (64 * 1024)
 #define HEADER_NAME_MAX 16 /* longest name we keep: "Content-Type", "Retry-After", "Set-Cookie" */
 
 typedef struct text {
@@ -40,6 +44,8 @@ struct http_plain {
     preq *active;
     size_t in_flight;
     size_t pending; /* handles and DNS lookups whose callbacks have not run yet */
+    preq *spare;    /* freed requests kept for their memory, linked by next */
+    size_t spare_count;
     bool closing;
 };
 
@@ -112,6 +118,7 @@ struct preq {
     char url_for_errors[256]; /* scheme, host, port and path, no query: for error texts */
     size_t header_bytes;      /* prefix of out holding headers: wiped, it may hold a secret */
     size_t out_len;
+    size_t out_cap;
     char out[]; /* request line, headers, body */
 };
 
@@ -119,6 +126,7 @@ static void conn_close(conn *c);
 static void conn_start_request(conn *c, preq *r);
 static void pool_dispatch(host_pool *pool, preq *r);
 static void request_finish(preq *r, const char *error, bool timed_out);
+static void on_request_timer(uv_timer_t *timer);
 
 /* ---------- small helpers ---------- */
 
@@ -192,8 +200,14 @@ static size_t base64_len(size_t n)
 
 static void maybe_free_client(http_plain *plain)
 {
-    if (plain->closing && plain->pending == 0)
-        free(plain);
+    if (!plain->closing || plain->pending != 0)
+        return;
+    while (plain->spare) {
+        preq *r = plain->spare;
+        plain->spare = r->next;
+        free(r);
+    }
+    free(plain);
 }
 
 /* ---------- URL ---------- */
@@ -430,15 +444,42 @@ static void on_write(uv_write_t *write, int status)
     conn_failed(c, status, "Failed to send the request to");
 }
 
+/* Fails r from its timer, in a later loop turn: this runs inside http_plain_send too, where done
+ * must not be called. */
+static void request_fail_soon(preq *r, const char *what, int status)
+{
+    if (r->conn) {
+        conn *c = r->conn;
+        r->conn = NULL;
+        conn_close(c);
+    }
+    char error[400];
+    snprintf(error, sizeof error, "%s %s: %s", what, r->url_for_errors,
+             status ? uv_strerror(status) : "out of memory");
+    free(r->early_error);
+    r->early_error = strdup(error);
+    uv_timer_start(&r->timer, on_request_timer, 0, 0);
+}
+
+/* Writes at once when the socket takes it all (the usual case): a uv_write that completes
+ * still costs an epoll_ctl per request when libuv stops watching for writability. */
 static void request_write(conn *c, preq *r)
 {
     uv_buf_t buf = uv_buf_init(r->out, (unsigned)r->out_len);
+    int written = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (written == (int)r->out_len)
+        return;
+    if (written > 0) {
+        buf.base += written;
+        buf.len -= (size_t)written;
+    }
+    /* On EAGAIN the rest waits for writability; on an error uv_write reports it in on_write. */
     c->write_req.data = c;
     c->writing = true;
     int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
     if (rc != 0) {
         c->writing = false;
-        conn_failed(c, rc, "Failed to send the request to");
+        request_fail_soon(r, "Failed to send the request to", rc);
     }
 }
 
@@ -560,9 +601,8 @@ static void conn_start_request(conn *c, preq *r)
     c->connect_req.data = c;
     int rc =
         uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&c->pool->addr, on_connect);
-    if (rc != 0) {
-        conn_failed(c, rc, "Failed to connect to");
-    }
+    if (rc != 0)
+        request_fail_soon(r, "Failed to connect to", rc);
 }
 
 static void pool_dispatch(host_pool *pool, preq *r)
@@ -575,7 +615,7 @@ static void pool_dispatch(host_pool *pool, preq *r)
     }
     c = conn_new(pool->plain, pool);
     if (!c) {
-        request_finish(r, "out of memory", false);
+        request_fail_soon(r, "Could not open a connection to", 0);
         return;
     }
     conn_start_request(c, r);
@@ -688,7 +728,14 @@ static void on_request_closed(uv_handle_t *handle)
 {
     preq *r = (preq *)handle;
     http_plain *plain = r->plain;
-    free(r);
+    if (!plain->closing && plain->spare_count < MAX_SPARE_REQUESTS &&
+        r->out_cap <= MAX_SPARE_BYTES) {
+        r->next = plain->spare;
+        plain->spare = r;
+        plain->spare_count++;
+    } else {
+        free(r);
+    }
     plain->pending--;
     maybe_free_client(plain);
 }
@@ -773,8 +820,25 @@ static bool header_is(const http_header *h, const char *name)
 }
 
 /* Lays out the request line, headers and body; returns the request or NULL without memory. */
-static preq *request_build(const http_client_request *req, const url_parts *p, const char *key,
-                           size_t key_len)
+static preq *request_alloc(http_plain *plain, size_t total)
+{
+    preq *r = plain->spare;
+    if (r) {
+        plain->spare = r->next;
+        plain->spare_count--;
+        if (r->out_cap >= total)
+            return r;
+        free(r);
+    }
+    size_t cap = total < MIN_REQUEST_BYTES ? MIN_REQUEST_BYTES : total;
+    r = malloc(sizeof *r + cap);
+    if (r)
+        r->out_cap = cap;
+    return r;
+}
+
+static preq *request_build(http_plain *plain, const http_client_request *req, const url_parts *p,
+                           const char *key, size_t key_len)
 {
     const char *method = req->method ? req->method : "GET";
     bool with_body = req->body_len > 0 || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0;
@@ -801,10 +865,12 @@ static preq *request_build(const http_client_request *req, const url_parts *p, c
     need += sizeof "Content-Length: 18446744073709551615\r\n" - 1 + 2;
     size_t total = need + (with_body ? req->body_len : 0);
 
-    preq *r = malloc(sizeof *r + total);
+    preq *r = request_alloc(plain, total);
     if (!r)
         return NULL;
+    size_t out_cap = r->out_cap;
     memset(r, 0, sizeof *r);
+    r->out_cap = out_cap;
     char *out = r->out;
     out = put(out, method, strlen(method));
     *out++ = ' ';
@@ -900,7 +966,7 @@ int http_plain_send(http_plain *plain, const http_client_request *request, http_
     if (p.port != 80)
         key_len += (size_t)snprintf(key + key_len, sizeof key - key_len, ":%u", (unsigned)p.port);
 
-    preq *r = request_build(request, &p, key, key_len);
+    preq *r = request_build(plain, request, &p, key, key_len);
     if (!r)
         return -1;
     r->plain = plain;
