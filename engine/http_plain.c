@@ -37,6 +37,12 @@ typedef struct host_pool host_pool;
 typedef struct conn conn;
 typedef struct preq preq;
 
+typedef struct url_parts {
+    struct http_parser_url u;
+    const char *url;
+    uint16_t port;
+} url_parts;
+
 struct http_plain {
     uv_loop_t *loop;
     host_pool *pools;
@@ -44,7 +50,10 @@ struct http_plain {
     preq *active;
     size_t in_flight;
     size_t pending; /* handles and DNS lookups whose callbacks have not run yet */
-    preq *spare;    /* freed requests kept for their memory, linked by next */
+    char *last_url; /* the URL last sent to, its parts and pool */
+    url_parts last_parts;
+    host_pool *last_pool;
+    preq *spare; /* freed requests kept for their memory, linked by next */
     size_t spare_count;
     bool closing;
 };
@@ -52,6 +61,7 @@ struct http_plain {
 struct host_pool {
     http_plain *plain;
     char *key; /* "host:port" as in the Host header */
+    size_t key_len;
     char *host;
     char port[8];
     struct sockaddr_storage addr;
@@ -207,16 +217,11 @@ static void maybe_free_client(http_plain *plain)
         plain->spare = r->next;
         free(r);
     }
+    free(plain->last_url);
     free(plain);
 }
 
 /* ---------- URL ---------- */
-
-typedef struct url_parts {
-    struct http_parser_url u;
-    const char *url;
-    uint16_t port;
-} url_parts;
 
 static bool url_parse(const char *url, url_parts *p)
 {
@@ -259,8 +264,19 @@ static host_pool *pool_find(http_plain *plain, const char *key, size_t key_len)
     return NULL;
 }
 
-static host_pool *pool_get(http_plain *plain, const url_parts *p, const char *key, size_t key_len)
+static host_pool *pool_get(http_plain *plain, const url_parts *p)
 {
+    /* The pool key is the Host header: host, and the port unless it is 80. */
+    char key[300];
+    size_t host_len = p->u.field_data[UF_HOST].len;
+    const char *host = p->url + p->u.field_data[UF_HOST].off;
+    bool ipv6 = memchr(host, ':', host_len) != NULL;
+    if (host_len + 16 > sizeof key)
+        return NULL;
+    size_t key_len = (size_t)snprintf(key, sizeof key, "%s%.*s%s", ipv6 ? "[" : "", (int)host_len,
+                                      host, ipv6 ? "]" : "");
+    if (p->port != 80)
+        key_len += (size_t)snprintf(key + key_len, sizeof key - key_len, ":%u", (unsigned)p->port);
     host_pool *pool = pool_find(plain, key, key_len);
     if (pool)
         return pool;
@@ -269,6 +285,7 @@ static host_pool *pool_get(http_plain *plain, const url_parts *p, const char *ke
         return NULL;
     pool->plain = plain;
     pool->key = strndup(key, key_len);
+    pool->key_len = key_len;
     pool->host = strndup(p->url + p->u.field_data[UF_HOST].off, p->u.field_data[UF_HOST].len);
     snprintf(pool->port, sizeof pool->port, "%u", (unsigned)p->port);
     if (!pool->key || !pool->host) {
@@ -951,22 +968,27 @@ http_plain *http_plain_new(uv_loop_t *loop)
 int http_plain_send(http_plain *plain, const http_client_request *request, http_client_done_fn done,
                     void *user)
 {
-    url_parts p;
-    if (!plain || plain->closing || !done || !url_parse(request->url, &p))
+    if (!plain || plain->closing || !done || !request->url)
         return -1;
-    /* The pool key is the Host header: host, and the port unless it is 80. */
-    char key[300];
-    size_t host_len = p.u.field_data[UF_HOST].len;
-    const char *host = p.url + p.u.field_data[UF_HOST].off;
-    bool ipv6 = memchr(host, ':', host_len) != NULL;
-    if (host_len + 16 > sizeof key)
-        return -1;
-    size_t key_len = (size_t)snprintf(key, sizeof key, "%s%.*s%s", ipv6 ? "[" : "", (int)host_len,
-                                      host, ipv6 ? "]" : "");
-    if (p.port != 80)
-        key_len += (size_t)snprintf(key + key_len, sizeof key - key_len, ":%u", (unsigned)p.port);
-
-    preq *r = request_build(plain, request, &p, key, key_len);
+    /* A processor sends to the same URL again and again: its parse and pool are remembered. */
+    if (!plain->last_url || strcmp(plain->last_url, request->url) != 0) {
+        url_parts p;
+        if (!url_parse(request->url, &p))
+            return -1;
+        host_pool *pool = pool_get(plain, &p);
+        char *copy = strdup(request->url);
+        if (!pool || !copy) {
+            free(copy);
+            return -1;
+        }
+        free(plain->last_url);
+        plain->last_url = copy;
+        plain->last_parts = p;
+        plain->last_parts.url = copy;
+        plain->last_pool = pool;
+    }
+    host_pool *pool = plain->last_pool;
+    preq *r = request_build(plain, request, &plain->last_parts, pool->key, pool->key_len);
     if (!r)
         return -1;
     r->plain = plain;
@@ -986,12 +1008,6 @@ int http_plain_send(http_plain *plain, const http_client_request *request, http_
     r->deadline = now + (uint64_t)r->timeout_ms;
     request_arm_timer(r, r->deadline);
 
-    host_pool *pool = pool_get(plain, &p, key, key_len);
-    if (!pool) {
-        r->early_error = strdup("out of memory");
-        uv_timer_start(&r->timer, on_request_timer, 0, 0);
-        return 0;
-    }
     r->pool = pool;
     if (pool->resolved) {
         pool_dispatch(pool, r);
