@@ -114,6 +114,8 @@ struct preq {
     bool finished;
     /* response */
     long status;
+    size_t body_limit; /* max_response_bytes, or the 1 MiB default */
+    bool truncated;
     text body;
     text retry_after;
     text content_type;
@@ -643,6 +645,7 @@ static void pool_dispatch(host_pool *pool, preq *r)
 static void response_reset(preq *r)
 {
     r->body.len = 0;
+    r->truncated = false;
     if (r->body.data)
         r->body.data[0] = '\0';
     text_reset(&r->retry_after);
@@ -716,7 +719,9 @@ static int on_header_value(http_parser *parser, const char *at, size_t len)
 static int on_body(http_parser *parser, const char *at, size_t len)
 {
     preq *r = ((conn *)parser->data)->req;
-    return text_append(&r->body, at, len, RESPONSE_BODY_CAP) ? 0 : -1;
+    if (r->body.len + len > r->body_limit)
+        r->truncated = true;
+    return text_append(&r->body, at, len, r->body_limit) ? 0 : -1;
 }
 
 static int on_message_complete(http_parser *parser)
@@ -794,6 +799,7 @@ static void request_finish(preq *r, const char *error, bool timed_out)
         response.status = r->status;
         response.body = r->body.data ? r->body.data : "";
         response.body_len = r->body.len;
+        response.truncated = r->truncated;
         response.retry_after = r->retry_after.data;
         response.content_type = r->content_type.data;
         response.set_cookie = r->set_cookie.data;
@@ -1006,6 +1012,7 @@ int http_plain_send(http_plain *plain, const http_client_request *request, http_
     r->connect_ms =
         request->connect_timeout_ms > 0 ? request->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     r->deadline = now + (uint64_t)r->timeout_ms;
+    r->body_limit = request->max_response_bytes ? request->max_response_bytes : RESPONSE_BODY_CAP;
     request_arm_timer(r, r->deadline);
 
     r->pool = pool;

@@ -108,6 +108,7 @@ typedef struct outcome {
     int timed_out;
     char body[4096];
     size_t body_len;
+    int truncated;
     char retry_after[64];
     char content_type[64];
     char set_cookie[64];
@@ -125,6 +126,7 @@ static void on_done(void *user, const http_client_response *r)
     snprintf(o->error, sizeof o->error, "%s", r->error ? r->error : "");
     snprintf(o->body, sizeof o->body, "%s", r->body ? r->body : "");
     o->body_len = r->body_len;
+    o->truncated = r->truncated;
     snprintf(o->retry_after, sizeof o->retry_after, "%s", r->retry_after ? r->retry_after : "");
     snprintf(o->content_type, sizeof o->content_type, "%s", r->content_type ? r->content_type : "");
     snprintf(o->set_cookie, sizeof o->set_cookie, "%s", r->set_cookie ? r->set_cookie : "");
@@ -475,7 +477,7 @@ static void test_big_bodies(void)
     uv_loop_t loop;
     uv_loop_init(&loop);
     http_plain *c = http_plain_new(&loop);
-    outcome o[2] = {0};
+    outcome o[4] = {0};
     size_t len = 2 * 1024 * 1024;
     unsigned char *body = malloc(len);
     unsigned long long sum = 0;
@@ -488,14 +490,21 @@ static void test_big_bodies(void)
     send_req(c, &post, &o[0]);
     free(body); /* the client copied it */
     send_get(c, url("/big"), 0, &o[1]);
-    wait_for(&loop, o, 2);
+    http_client_request limited = {.method = "GET", .url = url("/big"), .max_response_bytes = 1000};
+    send_req(c, &limited, &o[2]);
+    send_get(c, url("/x"), 0, &o[3]);
+    wait_for(&loop, o, 4);
     char want[64];
     snprintf(want, sizeof want, "%zu:%llu", len, sum);
     CHECK(o[0].status == 200);
     CHECK_STR(o[0].body, want);
     CHECK(o[1].status == 200);
     CHECK(o[1].body_len == 1024 * 1024); /* capped like curl's path */
-    finish(&loop, c, o, 2);
+    CHECK(o[1].truncated);
+    CHECK(o[2].status == 200 && o[2].body_len == 1000 && o[2].truncated);
+    CHECK(o[3].status == 200 && o[3].body_len == 5 && !o[3].truncated);
+    CHECK(!o[0].truncated);
+    finish(&loop, c, o, 4);
 }
 
 int main(void)
