@@ -6,6 +6,7 @@
  * loop turn. Finished transfers are drained with curl_multi_info_read after every action and
  * their done callbacks run from there, so never from inside http_client_send. */
 #include "http_client.h"
+#include "http_plain.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -72,6 +73,7 @@ struct http_client {
     size_t in_flight;
     int closing;
     int open_handles;
+    http_plain *plain; /* plain http:// requests skip curl */
 };
 
 static void curl_global_once(void)
@@ -379,7 +381,11 @@ http_client *http_client_new(uv_loop_t *loop)
         return NULL;
     client->loop = loop;
     client->multi = curl_multi_init();
-    if (!client->multi) {
+    client->plain = http_plain_new(loop);
+    if (!client->multi || !client->plain) {
+        if (client->multi)
+            curl_multi_cleanup(client->multi);
+        http_plain_close(client->plain);
         free(client);
         return NULL;
     }
@@ -592,6 +598,8 @@ int http_client_send(http_client *client, const http_client_request *r, http_cli
 {
     if (!client || client->closing || !done)
         return -1;
+    if (http_plain_supports(r))
+        return http_plain_send(client->plain, r, done, user);
     request *req = request_take(client);
     if (!req)
         return -1;
@@ -615,7 +623,7 @@ int http_client_send(http_client *client, const http_client_request *r, http_cli
 
 size_t http_client_in_flight(const http_client *client)
 {
-    return client ? client->in_flight : 0;
+    return client ? client->in_flight + http_plain_in_flight(client->plain) : 0;
 }
 
 void http_client_close(http_client *client)
@@ -624,6 +632,8 @@ void http_client_close(http_client *client)
         return;
     /* Callbacks below may call back into the client; closing makes them see a closed client. */
     client->closing = 1;
+    http_plain_close(client->plain);
+    client->plain = NULL;
     while (client->running) {
         request *req = client->running;
         list_remove(&client->running, req);
