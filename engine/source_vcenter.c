@@ -41,9 +41,14 @@
 #include <time.h>
 
 #define COMPONENT "vcenter"
-#define READ_PAGE_SIZE 1000  /* ReadNextEvents maxCount, and the backlog's latestPage */
-#define FOLLOW_PAGE_SIZE 100 /* the follow collector's latestPage, sent whole on every change */
-#define WAIT_SECONDS 30      /* also keeps the session alive when idle */
+#define READ_PAGE_SIZE 1000 /* ReadNextEvents maxCount, and the backlog's latestPage */
+/* The follow collector's latestPage. A real vCenter sends its newest value per update and the
+ * source then reads forward with ReadNextEvents; the govmomi simulator instead sends one whole
+ * page per posted event (property_collector.go: an ObjectUpdate per change), so each event is
+ * in some page even with a small one, and a large page only multiplies the bytes: at 500 events/s
+ * a page of 100 made answers of over 16 MiB. */
+#define FOLLOW_PAGE_SIZE 10
+#define WAIT_SECONDS 30 /* also keeps the session alive when idle */
 #define CHECKPOINT_INTERVAL_MS 1000
 #define RETRY_INITIAL_SECONDS 0.5
 #define RETRY_MAX_SECONDS 30.0

@@ -46,7 +46,7 @@ test('SIGTERM, events while down, restart: clean exit, VEBA checkpoint file, res
   // While it is down: a power-off and a posted event (plus the first run's own logout event).
   await vc.control('/vm/poweroff?name=DC0_H0_VM1');
   await vc.control('/event/post', { kind: 'EventEx', eventTypeId: 'com.example.while-down', message: 'while down' });
-  // More than the follow collector's page of 100 (and the default page of 10).
+  // Many more than the follow collector's page of 10: the backlog collector must bring them.
   await vc.control('/events/post-many?count=300');
   const downTo = await newestKey(vc);
   assert.ok(downTo >= lastKey + 303, 'events happened while the router was down');

@@ -768,7 +768,7 @@ static void test_backlog_of_several_pages_read_forward_in_order(void)
     fake_element(fake.create_bodies[0], "beginTime", begin, sizeof begin);
     format_time(fake.now, expected, sizeof expected);
     CHECK_STR(begin, expected);
-    CHECK_CONTAINS(fake.create_bodies[0], "<maxCount>100</maxCount>");
+    CHECK_CONTAINS(fake.create_bodies[0], "<maxCount>10</maxCount>");
     fake_element(fake.create_bodies[1], "beginTime", begin, sizeof begin);
     format_time(fake_event_time(&fake, 100), expected, sizeof expected);
     CHECK_STR(begin, expected);
