@@ -84,7 +84,7 @@ static int api_route(lua_State *L)
     lua_rawget(L, 1);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        lua_newtable(L);
+        lua_createtable(L, n - 1, 0); /* sized for the names: the stores below do not grow it */
         lua_json_mark_array(L, -1);
         lua_pushliteral(L, "routes");
         lua_pushvalue(L, -2);

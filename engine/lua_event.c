@@ -11,6 +11,8 @@
 static const char array_metatable_key = 0;
 static const char event_metatable_key = 0;
 static const char reusable_table_key = 0;
+/* An array: 1..CONTEXT_COUNT the attribute names, then the value last pushed for each. */
+static const char attribute_cache_key = 0;
 /* json.null: a light userdata nothing else in the sandbox can produce. */
 static const char json_null = 0;
 
@@ -396,6 +398,18 @@ void lua_event_setup(lua_State *L, lua_event_view *view)
     lua_pushliteral(L, "event");
     lua_setfield(L, -2, "__metatable");
     lua_rawsetp(L, LUA_REGISTRYINDEX, &event_metatable_key);
+
+    /* Sized up front so storing a value later never allocates. */
+    lua_createtable(L, 2 * CONTEXT_COUNT, 0);
+    for (size_t i = 0; i < CONTEXT_COUNT; i++) {
+        lua_pushstring(L, context_names[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, (lua_Integer)(CONTEXT_COUNT + i) + 1);
+    }
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &attribute_cache_key);
+    for (size_t i = 0; i < CONTEXT_COUNT; i++)
+        view->cached[i] = view->pushed[i] = NULL;
 }
 
 void lua_event_push(lua_State *L, lua_event_view *view)
@@ -407,13 +421,28 @@ void lua_event_push(lua_State *L, lua_event_view *view)
     }
     const event *ev = view->ev;
     lua_createtable(L, 0, 12);
+    int table = lua_gettop(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &attribute_cache_key);
+    int cache = table + 1;
     for (size_t i = 0; i < CONTEXT_COUNT; i++) {
         const char *value = context_value(ev, i);
-        if (value) {
-            lua_pushstring(L, value);
-            lua_setfield(L, -2, context_names[i]);
+        view->pushed[i] = NULL;
+        if (!value)
+            continue;
+        lua_rawgeti(L, cache, (lua_Integer)i + 1);
+        lua_Integer slot = (lua_Integer)(CONTEXT_COUNT + i) + 1;
+        if (view->cached[i] && strcmp(view->cached[i], value) == 0) {
+            lua_rawgeti(L, cache, slot);
+        } else {
+            const char *pushed = lua_pushstring(L, value);
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, cache, slot);
+            view->cached[i] = pushed;
         }
+        view->pushed[i] = view->cached[i];
+        lua_rawset(L, table);
     }
+    lua_settop(L, table);
     if (view->routes) {
         lua_createtable(L, (int)view->route_count, 0);
         for (size_t i = 0; i < view->route_count; i++) {
@@ -460,7 +489,9 @@ typedef struct extension_change {
 
 typedef struct pending_changes {
     const char *context[CONTEXT_COUNT]; /* the table's values (NULL = absent) */
+    bool untouched[CONTEXT_COUNT];      /* the very string pushed: equal to the event's value */
     extension_change *extensions;       /* the full new set when extensions_replace */
+    extension_change few_extensions[8]; /* extensions points here until more are needed */
     size_t extension_count;
     bool extensions_replace;
     enum { DATA_KEEP, DATA_REMOVE, DATA_RAW, DATA_JSON } data_action;
@@ -474,7 +505,8 @@ typedef struct pending_changes {
 
 static void pending_free(pending_changes *p)
 {
-    free(p->extensions);
+    if (p->extensions != p->few_extensions)
+        free(p->extensions);
     cJSON_Delete(p->data_json);
     for (size_t i = 0; i < p->route_count; i++)
         free(p->routes[i]);
@@ -503,7 +535,8 @@ static bool collect_extensions(lua_State *L, int idx, pending_changes *p, char *
         snprintf(err, cap, "event.extensions must be a table of strings");
         return false;
     }
-    size_t allocated = 0;
+    size_t allocated = sizeof p->few_extensions / sizeof p->few_extensions[0];
+    p->extensions = p->few_extensions;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING || !extension_name_is_valid(lua_tostring(L, -2))) {
@@ -517,14 +550,17 @@ static bool collect_extensions(lua_State *L, int idx, pending_changes *p, char *
             return false;
         }
         if (p->extension_count == allocated) {
-            allocated = allocated ? 2 * allocated : 8;
-            extension_change *grown = realloc(p->extensions, allocated * sizeof *grown);
+            extension_change *grown = malloc(2 * allocated * sizeof *grown);
             if (!grown) {
                 snprintf(err, cap, "out of memory");
                 lua_pop(L, 2);
                 return false;
             }
+            memcpy(grown, p->extensions, allocated * sizeof *grown);
+            if (p->extensions != p->few_extensions)
+                free(p->extensions);
             p->extensions = grown;
+            allocated *= 2;
         }
         p->extensions[p->extension_count++] =
             (extension_change){lua_tostring(L, -2), lua_tostring(L, -1)};
@@ -710,7 +746,9 @@ static bool collect_changes(lua_State *L, int table, const lua_event_view *view,
             }
             size_t len = 0;
             p->context[context] = lua_tolstring(L, -1, &len);
-            if (strlen(p->context[context]) != len) {
+            if (p->context[context] == view->pushed[context]) {
+                p->untouched[context] = true;
+            } else if (strlen(p->context[context]) != len) {
                 snprintf(err, cap, "event.%s contains a NUL byte", key);
                 return false;
             }
@@ -745,9 +783,30 @@ static bool collect_changes(lua_State *L, int table, const lua_event_view *view,
     return true;
 }
 
+/* As event_set_attribute does for a context attribute, without looking its name up: on out of
+ * memory the old value stays. */
+static void replace_context_value(event *ev, size_t i, const char *value)
+{
+    char **slot = (char **)((char *)ev + context_offsets[i]);
+    char *copy = NULL;
+    if (value && !(copy = strdup(value)))
+        return;
+    free(*slot);
+    *slot = copy;
+}
+
 static bool strings_differ(const char *a, const char *b)
 {
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* event_get_attribute without trying the context names first (an extension is never one). */
+static const char *extension_value(const event *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->extension_count; i++)
+        if (strcmp(ev->extensions[i].name, name) == 0)
+            return ev->extensions[i].value;
+    return NULL;
 }
 
 static bool apply_extensions(event *ev, const pending_changes *p)
@@ -765,8 +824,7 @@ static bool apply_extensions(event *ev, const pending_changes *p)
         changed = true;
     }
     for (size_t j = 0; j < p->extension_count; j++) {
-        if (strings_differ(event_get_attribute(ev, p->extensions[j].name),
-                           p->extensions[j].value)) {
+        if (strings_differ(extension_value(ev, p->extensions[j].name), p->extensions[j].value)) {
             event_set_attribute(ev, p->extensions[j].name, p->extensions[j].value);
             changed = true;
         }
@@ -793,8 +851,8 @@ int lua_event_apply(lua_State *L, int idx, lua_event_view *view, char *err, size
     event *ev = view->ev;
     bool changed = false;
     for (size_t i = 0; i < CONTEXT_COUNT; i++) {
-        if (strings_differ(context_value(ev, i), p.context[i])) {
-            event_set_attribute(ev, context_names[i], p.context[i]);
+        if (!p.untouched[i] && strings_differ(context_value(ev, i), p.context[i])) {
+            replace_context_value(ev, i, p.context[i]);
             changed = true;
         }
     }
@@ -821,8 +879,28 @@ int lua_event_apply(lua_State *L, int idx, lua_event_view *view, char *err, size
         }
         changed = true;
     }
+    /* After a change the table already is the changed event, unless it holds values apply does
+     * not carry over as they are (data converted to JSON, routes copied) or skipped (data or
+     * extensions stored raw without being read): then the next script needs a fresh one. */
+    bool same_as_fresh = !p.routes_replace && !view->data_touched && lua_isnil(L, top + 1) &&
+                         (view->extensions_touched || lua_isnil(L, top + 2));
+    if (changed) {
+        for (size_t i = 0; i < CONTEXT_COUNT; i++)
+            if (!p.untouched[i])
+                view->pushed[i] = NULL; /* the event moved on: compare by content from here */
+        if (same_as_fresh && view->extensions_touched) {
+            /* as a fresh table would, build extensions again on first read (the key is in the
+             * table, so neither the string nor the store allocates) */
+            if (!lua_isnil(L, top + 2)) {
+                lua_pushliteral(L, "extensions");
+                lua_pushnil(L);
+                lua_rawset(L, idx);
+            }
+            view->extensions_touched = false;
+        }
+    }
     lua_settop(L, top);
     pending_free(&p);
-    view->table_reusable = !changed;
+    view->table_reusable = !changed || same_as_fresh;
     return changed ? 1 : 0;
 }

@@ -25,6 +25,12 @@ typedef struct lua_event_view {
     /* The last script left the table exactly as the event is: the next script gets the same
      * table (with data already decoded) instead of a new one. */
     bool table_reusable;
+    /* Per context attribute: the Lua string last pushed for it, kept alive in the registry so an
+     * equal value on the next event is pushed without hashing or allocating (cached), and the
+     * string in the current table when it was pushed fresh (pushed, NULL when absent or after a
+     * change), so an untouched attribute is recognised by its address alone. */
+    const char *cached[8];
+    const char *pushed[8];
 } lua_event_view;
 
 /* Once per state: the event metatable (bound to view), the array metatable and json.null. */
