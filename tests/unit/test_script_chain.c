@@ -437,6 +437,41 @@ static void test_routes(void)
 }
 
 /* Limits inside a chain: the event that trips them fails, the next one on the same chain runs. */
+/* After a plain attribute change the next script gets the same (reused) event table: it must see
+ * the change, a fresh extensions table, the same keys through pairs, and a value set back to the
+ * original must still count as a change. */
+static void test_reused_table_between_scripts(void)
+{
+    char tmp[64];
+    make_folder(tmp, sizeof tmp);
+    write_script(tmp, "10-rename.lua", "function process(e) e.subject = 'renamed' end\n");
+    write_script(tmp, "20-look.lua",
+                 "function process(e)\n"
+                 "  local keys = 0\n"
+                 "  for k in pairs(e) do keys = keys + 1 end\n"
+                 "  e.extensions.seen = e.subject .. ':' .. keys\n"
+                 "end\n");
+    write_script(tmp, "30-back.lua", "function process(e) e.subject = 'VmPoweredOnEvent' end\n");
+    char err[512] = "";
+    script_chain *chain = script_chain_load(tmp, NULL, err, sizeof err);
+    CHECK(chain != NULL);
+    if (chain) {
+        for (int round = 0; round < 3; round++) {
+            event *ev = new_event("reuse", "{\"a\": 1}");
+            script_result result;
+            CHECK(script_chain_run(chain, ev, &result) == SCRIPT_KEEP);
+            const char *seen = event_get_attribute(ev, "seen");
+            CHECK(seen && strncmp(seen, "renamed:", 8) == 0);
+            CHECK_STR(event_get_attribute(ev, "subject"), "VmPoweredOnEvent");
+            CHECK(result.changed_mask == 0x7); /* setting the original value back is a change */
+            script_result_clear(&result);
+            event_unref(ev);
+        }
+        script_chain_free(chain);
+    }
+    remove_folder(tmp);
+}
+
 static void test_limits_keep_the_chain_working(void)
 {
     char tmp[64], err[512];
@@ -545,6 +580,7 @@ int main(void)
     RUN_TEST(test_invalid_changes);
     RUN_TEST(test_attribute_and_data_round_trip);
     RUN_TEST(test_routes);
+    RUN_TEST(test_reused_table_between_scripts);
     RUN_TEST(test_limits_keep_the_chain_working);
     RUN_TEST(test_scripts_are_isolated);
     return CHECK_DONE();
