@@ -1,5 +1,6 @@
 /* http_client against a real HTTP/1.1 server (node's http module, child process on 127.0.0.1). */
 #include "check.h"
+#include "node_peer.h"
 #include "http_client.h"
 
 #include <arpa/inet.h>
@@ -36,31 +37,17 @@ static int server_port;
 
 static int server_start(void)
 {
-    int out[2];
-    if (pipe(out) != 0)
+    char line[32];
+    server_pid = node_peer_start(server_js, line, sizeof line);
+    if (server_pid < 0)
         return -1;
-    server_pid = fork();
-    if (server_pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execlp("node", "node", "-e", server_js, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *f = fdopen(out[0], "r");
-    char line[32] = {0};
-    if (!f || !fgets(line, sizeof line, f))
-        return -1;
-    fclose(f);
     server_port = atoi(line);
     return server_port > 0 ? 0 : -1;
 }
 
 static void server_stop(void)
 {
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, NULL, 0);
+    node_peer_stop(server_pid);
 }
 
 static char *url(const char *path)

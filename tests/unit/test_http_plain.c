@@ -2,6 +2,7 @@
  * (keep-alive, chunked, Connection: close) and a raw TCP server for what http can't be asked to
  * do (a response that ends with the connection, 100 Continue, closing kept-alive connections). */
 #include "check.h"
+#include "node_peer.h"
 #include "http_plain.h"
 
 #include <signal.h>
@@ -56,30 +57,16 @@ static int http_port, raw_port;
 
 static int server_start(void)
 {
-    int out[2];
-    if (pipe(out) != 0)
+    char line[64];
+    server_pid = node_peer_start(server_js, line, sizeof line);
+    if (server_pid < 0)
         return -1;
-    server_pid = fork();
-    if (server_pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execlp("node", "node", "-e", server_js, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *f = fdopen(out[0], "r");
-    char line[64] = {0};
-    if (!f || !fgets(line, sizeof line, f))
-        return -1;
-    fclose(f);
     return sscanf(line, "%d %d", &http_port, &raw_port) == 2 ? 0 : -1;
 }
 
 static void server_stop(void)
 {
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, NULL, 0);
+    node_peer_stop(server_pid);
 }
 
 static char *url_on(int port, const char *path)

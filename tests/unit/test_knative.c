@@ -2,6 +2,7 @@
  * event sink (answering any status asked for) and a fake Kubernetes API (answering Broker,
  * Knative Service and Service objects in the real API's JSON shape). */
 #include "check.h"
+#include "node_peer.h"
 #include "knative.h"
 
 #include <arpa/inet.h>
@@ -64,23 +65,10 @@ static char sa_dir[64];
 
 static int server_start(void)
 {
-    int out[2];
-    if (pipe(out) != 0)
+    char line[32];
+    server_pid = node_peer_start(server_js, line, sizeof line);
+    if (server_pid < 0)
         return -1;
-    server_pid = fork();
-    if (server_pid == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        close(out[1]);
-        execlp("node", "node", "-e", server_js, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    FILE *f = fdopen(out[0], "r");
-    char line[32] = {0};
-    if (!f || !fgets(line, sizeof line, f))
-        return -1;
-    fclose(f);
     server_port = atoi(line);
     return server_port > 0 ? 0 : -1;
 }
@@ -528,7 +516,6 @@ int main(void)
     snprintf(path, sizeof path, "%s/namespace", sa_dir);
     unlink(path);
     rmdir(sa_dir);
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, NULL, 0);
+    node_peer_stop(server_pid);
     return CHECK_DONE();
 }
