@@ -223,8 +223,10 @@ static void finish(delivery_job *job, bool delivered)
     }
     metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type, delivered);
 
+    /* The job is freed below; the reason of a nack outlives it until done() has run. */
     char job_error[sizeof job->last_error];
-    snprintf(job_error, sizeof job_error, "%s", job->last_error);
+    if (!delivered)
+        snprintf(job_error, sizeof job_error, "%s", job->last_error);
     chain_advance(d, job);
     if (job->prev_all)
         job->prev_all->next_all = job->next_all;

@@ -348,27 +348,8 @@ export function vcenterRouterConfig(o) {
     caFile: o.caFile,
     auth: { type: 'basic_auth', basicAuth: { username: o.username, password: o.password } },
   };
-  return {
-    apiVersion: 'event-router.vmware.com/v1alpha1',
-    kind: 'RouterConfig',
-    metadata: { name: o.name ?? 'vcenter-integration-test' },
-    eventProvider: { type: 'vcenter', name: o.providerName ?? 'vc', vcenter },
-    eventProcessor: {
-      type: 'knative',
-      name: o.processorName ?? 'sink',
-      knative: { encoding: o.encoding ?? 'binary', destination: { uri: o.sinkUrl } },
-    },
-    metricsProvider: { type: 'default', name: 'metrics', default: { bindAddress: `127.0.0.1:${o.metricsPort}` } },
-    deadLetter: { dir: o.deadLetterDir },
-    delivery: {
-      timeout: '2s',
-      connectTimeout: '1s',
-      retries: 10,
-      backoffInitial: '100ms',
-      backoffMax: '2s',
-      maxInFlight: 64,
-      ...(o.delivery ?? {}),
-    },
-    queue: { capacity: 10000, ...(o.queue ?? {}) },
-  };
+  // The same router as routerConfig, with the vCenter source in place of the webhook.
+  const config = routerConfig({ ...o, name: o.name ?? 'vcenter-integration-test' });
+  config.eventProvider = { type: 'vcenter', name: o.providerName ?? 'vc', vcenter };
+  return config;
 }
