@@ -4,7 +4,7 @@
  * CPU cost, so that on a small machine the benchmark measures the router and not its sink.
  *   fast_sink PORT      prints the bound port; GET /stats -> {count, latency: {n, p50, p99, max}}
  *                       (ms); POST /reset clears the latencies. Exits on SIGTERM or SIGINT. */
-#include "http_server.h"
+#include "http/http_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Events per second through the Lua script chain, and the cost per script (CPU time of this
  * process, so a busy machine does not inflate it).
  * Usage: bench_lua_chain [events]   (default 200000; writes its scripts to a temporary folder) */
-#include "script_chain.h"
+#include "lua/script_chain.h"
 
 #include <lauxlib.h>
 #include <lualib.h>

@@ -11,11 +11,11 @@
 #ifndef EVENT_ROUTER_DISPATCHER_H
 #define EVENT_ROUTER_DISPATCHER_H
 
-#include "config.h"
+#include "config/config.h"
 #include "deadletter.h"
 #include "event.h"
-#include "metrics.h"
-#include "processor.h"
+#include "metrics/metrics.h"
+#include "processors/processor.h"
 
 #include <stdbool.h>
 #include <uv.h>

@@ -1,19 +1,71 @@
-#include "engine_internal.h"
+/* The pipeline: sources -> queue -> scripts -> route -> one dispatcher per processor -> ack/nack
+ * -> the source's event_done (checkpoints), and the engine's start, reload and staged shutdown.
+ * What the console or a test may see and do is the public API at the end (engine.h). */
+#include "engine.h"
 
+#include "console/console.h"
 #include "deadletter.h"
 #include "dispatcher.h"
 #include "event_queue.h"
-#include "http_client.h"
+#include "http/http_client.h"
 #include "log.h"
-#include "metrics_server.h"
-#include "processor.h"
-#include "script_chain.h"
-#include "source.h"
+#include "metrics/metrics_server.h"
+#include "processors/processor.h"
+#include "lua/script_chain.h"
+#include "sources/source.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+typedef struct engine_source {
+    const source_type *type;
+    void *state;
+    const config_provider *config;
+    bool paused; /* from the console */
+} engine_source;
+
+typedef struct engine_processor {
+    const processor_type *type;
+    void *state;
+    dispatcher *dispatcher;
+    engine *owner;
+    processor_stats *stats;
+    char last_error[256]; /* of the last event it dead-lettered, for the console */
+} engine_processor;
+
+struct engine {
+    uv_loop_t *loop;
+    const config *config;
+    metrics *metrics;
+    event_queue queue;
+    http_client *http;
+    deadletter *deadletter;
+    metrics_server *metrics_server;
+    engine_source *sources;
+    size_t source_count;
+    engine_processor *processors;
+    size_t processor_count;
+    processor_services processor_services;
+    script_chain *scripts; /* NULL: no scripts, every event goes to every processor */
+    console *console;      /* NULL: no console; attached by its backend, closed by us */
+
+    uv_idle_t drain; /* runs the queue -> dispatchers step outside the sources' callbacks */
+    bool drain_active;
+    size_t in_delivery; /* events taken off the queue and not yet finished everywhere */
+    size_t max_in_delivery;
+
+    bool shutting_down;
+    bool closing_handles;
+    uv_timer_t shutdown_timer;
+    size_t handles_open;
+    size_t dispatchers_open;
+    void (*stopped)(void *user);
+    void *stopped_user;
+    void (*on_fatal)(void *user, const char *reason);
+    void *on_fatal_user;
+};
 
 static const char *source_type_name(config_provider_kind kind)
 {
@@ -132,7 +184,7 @@ static void dead_letter_from_scripts(engine *e, event *ev, const char *error)
     log_warn("engine", "event %s dead-lettered by the scripts: %s", ev->id, error);
 }
 
-engine_processor *engine_find_processor(engine *e, const char *name)
+static engine_processor *engine_find_processor(engine *e, const char *name)
 {
     for (size_t i = 0; i < e->processor_count; i++)
         if (strcmp(e->config->processors[i].name, name) == 0)
@@ -208,7 +260,7 @@ static void trace_scripts(engine *e, const event *ev, script_verdict verdict,
 }
 
 /* Replay to one processor: the scripts already ran when the event first passed. */
-void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
+static void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
 {
     e->metrics->events_in++;
     e->in_delivery++;
@@ -223,7 +275,7 @@ void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
 }
 
 /* source -> scripts -> route -> dispatchers. */
-void engine_dispatch(engine *e, event *ev)
+static void engine_dispatch(engine *e, event *ev)
 {
     e->metrics->events_in++;
     e->in_delivery++;
@@ -332,7 +384,9 @@ static void maybe_finish_shutdown(engine *e)
         if (e->metrics_server)
             metrics_server_close(e->metrics_server);
         e->metrics_server = NULL;
-        engine_console_close(e);
+        if (e->console)
+            console_close(e->console);
+        e->console = NULL;
         e->handles_open = 2;
         uv_close((uv_handle_t *)&e->shutdown_timer, on_handle_closed);
         uv_close((uv_handle_t *)&e->drain, on_handle_closed);
@@ -596,10 +650,102 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
         log_info("engine", "metrics on http://%s (/stats /metrics /healthz /readyz)",
                  cfg->metrics.bind_address);
     }
-    if (engine_console_start(e, reason, sizeof reason) != 0) {
-        snprintf(err, err_cap, "console: %s", reason);
-        abort_start(e);
-        return NULL;
-    }
     return e;
+}
+
+/* ---- what the console (or a test) sees and does; loop thread only ---- */
+
+const config *engine_config(const engine *e)
+{
+    return e->config;
+}
+
+size_t engine_source_count(const engine *e)
+{
+    return e->source_count;
+}
+
+bool engine_source_at(const engine *e, size_t i, engine_source_info *out)
+{
+    if (i >= e->source_count)
+        return false;
+    const engine_source *s = &e->sources[i];
+    out->name = s->config->name;
+    out->type = s->type->name;
+    out->stats = e->metrics->providers[i];
+    out->state = !s->state                                     ? "stopped"
+                 : s->paused                                   ? "paused"
+                 : s->type->ready && !s->type->ready(s->state) ? "not ready"
+                                                               : "running";
+    return true;
+}
+
+int engine_pause_source(engine *e, const char *name, bool pause, char *err, size_t err_cap)
+{
+    for (size_t i = 0; i < e->source_count; i++) {
+        engine_source *s = &e->sources[i];
+        if (strcmp(s->config->name, name) != 0)
+            continue;
+        if (!s->type->pause || !s->state) {
+            snprintf(err, err_cap, "source '%s' cannot be paused", name);
+            return -1;
+        }
+        s->type->pause(s->state, pause);
+        s->paused = pause;
+        log_info("engine", "source %s %s", name, pause ? "paused" : "resumed");
+        return 0;
+    }
+    snprintf(err, err_cap, "no source named '%s'", name);
+    return -1;
+}
+
+size_t engine_processor_count(const engine *e)
+{
+    return e->processor_count;
+}
+
+bool engine_processor_at(const engine *e, size_t i, engine_processor_info *out)
+{
+    if (i >= e->processor_count)
+        return false;
+    const engine_processor *p = &e->processors[i];
+    out->name = e->config->processors[i].name;
+    out->type = p->type->name;
+    out->stats = p->stats;
+    out->pending = p->dispatcher ? dispatcher_pending(p->dispatcher) : 0;
+    out->last_error = p->last_error;
+    return true;
+}
+
+const script_chain *engine_scripts(const engine *e)
+{
+    return e->scripts;
+}
+
+const char *engine_deadletter_dir(const engine *e)
+{
+    return deadletter_dir(e->deadletter);
+}
+
+int engine_replay(engine *e, event *ev, const char *processor, char *err, size_t err_cap)
+{
+    if (e->shutting_down) {
+        snprintf(err, err_cap, "the engine is shutting down");
+        return -1;
+    }
+    engine_processor *target = NULL;
+    if (processor && !(target = engine_find_processor(e, processor))) {
+        snprintf(err, err_cap, "no processor named '%s'", processor);
+        return -1;
+    }
+    if (target)
+        engine_dispatch_to(e, target, ev);
+    else
+        engine_dispatch(e, ev);
+    return 0;
+}
+
+void engine_attach_console(engine *e, console *c)
+{
+    e->console = c;
 }

@@ -1,6 +1,6 @@
 /* The engine: builds the pipeline from a config and runs it on one libuv loop.
  *
- *   sources -> queue -> (scripts, later) -> route -> dispatcher per processor -> ack/nack
+ *   sources -> queue -> scripts -> route -> dispatcher per processor -> ack/nack
  *           -> source.event_done (checkpoints)
  *
  * The engine takes events off the queue only while fewer than max_pending are in delivery, so a
@@ -8,8 +8,9 @@
 #ifndef EVENT_ROUTER_ENGINE_H
 #define EVENT_ROUTER_ENGINE_H
 
-#include "config.h"
-#include "metrics.h"
+#include "config/config.h"
+#include "event.h"
+#include "metrics/metrics.h"
 
 #include <stdbool.h>
 #include <uv.h>
@@ -37,5 +38,43 @@ void engine_set_fatal_handler(engine *e, void (*fn)(void *user, const char *reas
 
 bool engine_ready(const engine *e);
 metrics *engine_metrics(engine *e);
+
+/* What the debugging console (or a test) may see of a running engine and do to it: on the loop
+ * thread only, between two events. Strings belong to the engine and live as long as it does. */
+typedef struct console console;
+typedef struct script_chain script_chain;
+
+typedef struct engine_source_info {
+    const char *name;
+    const char *type;
+    const char *state; /* running, paused, not ready, stopped */
+    const provider_stats *stats;
+} engine_source_info;
+
+typedef struct engine_processor_info {
+    const char *name;
+    const char *type;
+    const processor_stats *stats;
+    size_t pending;         /* accepted by its dispatcher and not yet finished */
+    const char *last_error; /* of the last event it dead-lettered; "" when none */
+} engine_processor_info;
+
+const config *engine_config(const engine *e);
+size_t engine_source_count(const engine *e);
+bool engine_source_at(const engine *e, size_t i, engine_source_info *out);
+int engine_pause_source(engine *e, const char *name, bool pause, char *err, size_t err_cap);
+size_t engine_processor_count(const engine *e);
+bool engine_processor_at(const engine *e, size_t i, engine_processor_info *out);
+const script_chain *engine_scripts(const engine *e); /* NULL: no scripts configured */
+const char *engine_deadletter_dir(const engine *e);
+
+/* Delivers ev again: through the scripts to every route when processor is NULL, else straight
+ * to that processor (the scripts ran when it first passed). Takes over the caller's reference on
+ * success; on failure (unknown processor, shutting down) the caller keeps it. */
+int engine_replay(engine *e, event *ev, const char *processor, char *err, size_t err_cap);
+
+/* Tracing into a console (console/console.h): the engine reports every event's path to c and
+ * closes it at shutdown. Its backend (console/console_backend.h) calls this. */
+void engine_attach_console(engine *e, console *c);
 
 #endif

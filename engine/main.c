@@ -1,9 +1,10 @@
 /* event-router: command line, signals and the loop. Everything else is in engine.c. */
-#include "config.h"
-#include "console.h"
+#include "config/config.h"
+#include "console/console.h"
+#include "console/console_backend.h"
 #include "engine.h"
 #include "log.h"
-#include "test_script.h"
+#include "lua/test_script.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -172,7 +173,13 @@ static int run(const options *opts)
     uv_signal_start(&rt.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&rt.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&rt.sighup, on_sighup, SIGHUP);
-    log_info("main", "event-router %s running with %s", EVENT_ROUTER_VERSION, opts->config_path);
+    if (console_backend_start(rt.engine, &rt.loop, err, sizeof err) != 0) {
+        log_error("main", "cannot start: console: %s", err);
+        on_engine_fatal(&rt, err);
+    } else {
+        log_info("main", "event-router %s running with %s", EVENT_ROUTER_VERSION,
+                 opts->config_path);
+    }
 
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     int closed = uv_loop_close(&rt.loop);

@@ -4,12 +4,12 @@
  * With a ref destination the URL is not known at start: the first send starts the lookup, and
  * sends that arrive meanwhile wait in a list. If the lookup fails those attempts come back as
  * RETRY and the next send looks up again. */
-#include "knative.h"
+#include "processors/knative.h"
 
 #include "backoff.h"
 
-#include "cloudevents_http.h"
-#include "k8s_resolver.h"
+#include "http/cloudevents_http.h"
+#include "processors/k8s_resolver.h"
 #include "log.h"
 
 #include <stdarg.h>

@@ -5,7 +5,7 @@
 #ifndef EVENT_ROUTER_PROCESSOR_KNATIVE_H
 #define EVENT_ROUTER_PROCESSOR_KNATIVE_H
 
-#include "processor.h"
+#include "processors/processor.h"
 
 extern const processor_type knative_processor_type;
 

@@ -1,7 +1,7 @@
 /* Checkpoint file round trip and atomicity, and the contiguous advance of the tracker when events
  * finish out of order. */
 #include "check.h"
-#include "checkpoint.h"
+#include "sources/vcenter/checkpoint.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

@@ -1,5 +1,5 @@
 #include "check.h"
-#include "cloudevents_http.h"
+#include "http/cloudevents_http.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* CloudEvents HTTP binding, outgoing side: binary headers and structured bodies. */
 #include "check.h"
-#include "cloudevents_http.h"
+#include "http/cloudevents_http.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 #include "check.h"
-#include "config.h"
-#include "config_scalar.h"
+#include "config/config.h"
+#include "config/config_scalar.h"
 #include "log.h"
 
 #include <stdio.h>

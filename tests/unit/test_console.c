@@ -2,7 +2,7 @@
  * real libuv loop in its own thread. Also: `test_console --serve SOCKET` runs that server until
  * killed and `test_console --client ARGS` runs the client (both for tests/console_tmux.sh). */
 #include "check.h"
-#include "console.h"
+#include "console/console.h"
 #include "log.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* http_client against a real HTTP/1.1 server (node's http module, child process on 127.0.0.1). */
 #include "check.h"
 #include "node_peer.h"
-#include "http_client.h"
+#include "http/http_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

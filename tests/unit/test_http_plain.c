@@ -3,7 +3,7 @@
  * do (a response that ends with the connection, 100 Continue, closing kept-alive connections). */
 #include "check.h"
 #include "node_peer.h"
-#include "http_plain.h"
+#include "http/http_plain.h"
 
 #include <signal.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #include "check.h"
-#include "http_server.h"
+#include "http/http_server.h"
 #include "test_http_server_client.h"
 
 #include <stdatomic.h>

@@ -1,7 +1,7 @@
 /* Kubernetes reference resolution: API paths, URLs picked from objects as the API returns them,
  * and in-cluster credential discovery. (The asynchronous GET is exercised in test_knative.) */
 #include "check.h"
-#include "k8s_resolver.h"
+#include "processors/k8s_resolver.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -3,7 +3,7 @@
  * Knative Service and Service objects in the real API's JSON shape). */
 #include "check.h"
 #include "node_peer.h"
-#include "knative.h"
+#include "processors/knative.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

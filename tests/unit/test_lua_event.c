@@ -1,8 +1,8 @@
 /* JSON <-> Lua values and the lazy event table. */
 #include "check.h"
-#include "lua_api.h"
-#include "lua_event.h"
-#include "lua_sandbox.h"
+#include "lua/lua_api.h"
+#include "lua/lua_event.h"
+#include "lua/lua_sandbox.h"
 
 #include <lauxlib.h>
 #include <lualib.h>

@@ -1,7 +1,7 @@
 /* The sandbox: every escape hatch we know of must fail, every limit must stop the script, and the
  * state must keep working after each. */
 #include "check.h"
-#include "lua_sandbox.h"
+#include "lua/lua_sandbox.h"
 
 #include <lualib.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #include "check.h"
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>

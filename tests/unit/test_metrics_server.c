@@ -1,7 +1,7 @@
 /* The metrics server over real HTTP: its loop runs in a thread, libcurl asks from the test thread.
  */
 #include "check.h"
-#include "metrics_server.h"
+#include "metrics/metrics_server.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

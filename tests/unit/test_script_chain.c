@@ -1,7 +1,7 @@
 /* The script chain on real folders: the fixture chain in tests/scripts, and small folders written
  * per test into a temporary directory. */
 #include "check.h"
-#include "script_chain.h"
+#include "lua/script_chain.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -1,9 +1,9 @@
 /* The vCenter source against the govmomi simulator (tests/peers/vcsim, built by
  * tools/build-vcsim.sh): real SOAP over 127.0.0.1, real events from powering a VM off. */
 #include "check.h"
-#include "checkpoint.h"
-#include "http_server.h"
-#include "source_vcenter.h"
+#include "sources/vcenter/checkpoint.h"
+#include "http/http_server.h"
+#include "sources/vcenter/source_vcenter.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>

@@ -1,6 +1,6 @@
 #include "check.h"
 #include "event_queue.h"
-#include "source_webhook.h"
+#include "sources/source_webhook.h"
 #include "test_http_server_client.h"
 
 #include <openssl/evp.h>

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "vcenter_convert.h"
-#include "vsphere_types.h"
+#include "sources/vcenter/vcenter_convert.h"
+#include "sources/vcenter/vsphere_types.h"
 
 #define VIM_OPEN                                                                                   \
     "<returnval xmlns=\"urn:vim25\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "      \

@@ -1,7 +1,7 @@
 /* SOAP parsing on responses recorded from the govmomi simulator (tests/fixtures/soap), plus the
  * cookie forms of a real vCenter. */
 #include "check.h"
-#include "vcenter_soap.h"
+#include "sources/vcenter/vcenter_soap.h"
 
 #include <libxml/parser.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 // Command gen-vsphere-types generates event-router's table of vSphere data object types from
 // govmomi's vim25/types (by reflection), and the golden fixtures the converter is tested on.
 //
-//	GOPATH=/usr/share/gocode GO111MODULE=off go run ./tools/gen-vsphere-types -types engine/vsphere_types.c
+//	GOPATH=/usr/share/gocode GO111MODULE=off go run ./tools/gen-vsphere-types -types engine/sources/vcenter/vsphere_types.c
 //	GOPATH=/usr/share/gocode GO111MODULE=off go run ./tools/gen-vsphere-types -golden tests/fixtures/vsphere-events
 //	GOPATH=/usr/share/gocode GO111MODULE=off go run ./tools/gen-vsphere-types -vcsim tests/fixtures/vsphere-events
 package main

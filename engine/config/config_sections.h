@@ -1,0 +1,23 @@
+/* The typed sections of a RouterConfig: an event provider, an event processor, the metrics
+ * provider and their auth blocks. Each reads one YAML mapping into the config structs, reporting
+ * problems through the checker; the caller decides validity by whether errors were added. */
+#ifndef EVENT_ROUTER_CONFIG_SECTIONS_H
+#define EVENT_ROUTER_CONFIG_SECTIONS_H
+
+#include "config/config.h"
+#include "config/config_check.h"
+
+/* map is one provider ("eventProvider" or an item of "eventProviders"); path names it in
+ * messages. Sets *name_node to the node holding its name (for the uniqueness check). */
+void config_read_provider(config_checker *ck, const ynode *map, const char *path,
+                          config_provider *out, const ynode **name_node);
+void config_read_processor(config_checker *ck, const ynode *map, const char *path,
+                           config_processor *out, const ynode **name_node);
+void config_read_metrics(config_checker *ck, const ynode *map, const char *path,
+                         config_metrics *out);
+
+void config_provider_clear(config_provider *provider);
+void config_processor_clear(config_processor *processor);
+void config_auth_clear(config_auth *auth);
+
+#endif

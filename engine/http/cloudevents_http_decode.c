@@ -1,0 +1,240 @@
+/* Decoding side of the CloudEvents 1.0 HTTP protocol binding. The content mode is chosen the way
+ * the spec says: the media type application/cloudevents(-batch)+json selects structured (or
+ * batched) mode; otherwise a ce-specversion header marks binary mode. */
+#include "http/cloudevents_http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Compares the media type of a Content-Type value (without parameters) to want. */
+static bool media_type_is(const char *content_type, const char *want)
+{
+    if (!content_type)
+        return false;
+    while (isspace((unsigned char)*content_type))
+        content_type++;
+    size_t len = strcspn(content_type, ";");
+    while (len > 0 && isspace((unsigned char)content_type[len - 1]))
+        len--;
+    return len == strlen(want) && strncasecmp(content_type, want, len) == 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Binary-mode header values are percent-encoded (spec 3.1.3.2). Decodes into out, which has room
+ * for strlen(value) + 1 bytes (decoding never grows a value). Returns false when a '%' is not
+ * followed by two hex digits or the result would contain a NUL. */
+static bool percent_decode(const char *value, char *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; value[i]; i++) {
+        if (value[i] != '%') {
+            out[n++] = value[i];
+            continue;
+        }
+        int hi = hex_value(value[i + 1]); /* a NUL terminator is not hex, so no overrun */
+        int lo = hi >= 0 ? hex_value(value[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return false;
+        out[n++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[n] = '\0';
+    return true;
+}
+
+static bool json_parse_exact(const char *text, size_t len, cJSON **out)
+{
+    const char *end = NULL;
+    cJSON *parsed = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!parsed)
+        return false;
+    while (end < text + len && isspace((unsigned char)*end))
+        end++;
+    if (end != text + len) {
+        cJSON_Delete(parsed);
+        return false;
+    }
+    *out = parsed;
+    return true;
+}
+
+static int return_one(event *ev, event ***events, size_t *count, char *reason, size_t reason_cap)
+{
+    *events = malloc(sizeof **events);
+    if (!*events) {
+        snprintf(reason, reason_cap, "out of memory");
+        event_unref(ev);
+        return -1;
+    }
+    (*events)[0] = ev;
+    *count = 1;
+    return 0;
+}
+
+static int decode_binary(const http_request *request, event ***events, size_t *count, char *reason,
+                         size_t reason_cap)
+{
+    event *ev = event_new();
+    if (!ev) {
+        snprintf(reason, reason_cap, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < request->header_count; i++) {
+        const char *name = request->header_names[i];
+        if (strncasecmp(name, "ce-", 3) != 0)
+            continue;
+        char attribute[64];
+        size_t name_len = strlen(name + 3);
+        if (name_len >= sizeof attribute) {
+            snprintf(reason, reason_cap, "header '%.40s...': attribute name is too long", name);
+            goto invalid;
+        }
+        for (size_t k = 0; k <= name_len; k++)
+            attribute[k] = (char)tolower((unsigned char)name[3 + k]);
+        /* Header values are usually short: decode on the stack, the heap only for long ones. */
+        const char *encoded = request->header_values[i];
+        size_t encoded_len = strlen(encoded);
+        char small[256];
+        char *value = encoded_len < sizeof small ? small : malloc(encoded_len + 1);
+        if (!value) {
+            snprintf(reason, reason_cap, "header '%.40s': out of memory", name);
+            goto invalid;
+        }
+        bool decoded = percent_decode(encoded, value);
+        bool ok = decoded && event_set_attribute(ev, attribute, value);
+        if (value != small)
+            free(value);
+        if (!decoded) {
+            snprintf(reason, reason_cap, "header '%.40s': invalid percent-encoding", name);
+            goto invalid;
+        }
+        if (!ok) {
+            snprintf(reason, reason_cap,
+                     "header '%.40s': '%.40s' is not a valid attribute name (only a-z and 0-9)",
+                     name, attribute);
+            goto invalid;
+        }
+    }
+    const char *content_type = http_request_header(request, "content-type");
+    if (content_type && *content_type)
+        event_set_attribute(ev, "datacontenttype", content_type);
+    if (request->body_len > 0) {
+        bool declared_json =
+            content_type && *content_type && event_content_type_is_json(content_type);
+        if (declared_json) {
+            if (!event_set_data(ev, request->body, request->body_len, true)) {
+                snprintf(reason, reason_cap, "data is not valid JSON (datacontenttype '%.60s')",
+                         content_type);
+                goto invalid;
+            }
+        } else if (!content_type || !*content_type) {
+            /* No declared type: keep JSON parsed when it is JSON, the bytes either way. */
+            if (!event_set_data(ev, request->body, request->body_len, true))
+                event_set_data(ev, request->body, request->body_len, false);
+        } else {
+            event_set_data(ev, request->body, request->body_len, false);
+        }
+    }
+    if (!event_validate(ev, reason, reason_cap))
+        goto invalid;
+    return return_one(ev, events, count, reason, reason_cap);
+
+invalid:
+    event_unref(ev);
+    return -1;
+}
+
+static int decode_structured(const http_request *request, event ***events, size_t *count,
+                             char *reason, size_t reason_cap)
+{
+    cJSON *json = NULL;
+    if (!json_parse_exact(request->body, request->body_len, &json)) {
+        snprintf(reason, reason_cap, "structured event body is not valid JSON");
+        return -1;
+    }
+    event *ev = event_from_json(json, reason, reason_cap);
+    cJSON_Delete(json);
+    if (!ev)
+        return -1;
+    return return_one(ev, events, count, reason, reason_cap);
+}
+
+static int decode_batch(const http_request *request, event ***events, size_t *count, char *reason,
+                        size_t reason_cap)
+{
+    cJSON *json = NULL;
+    if (!json_parse_exact(request->body, request->body_len, &json)) {
+        snprintf(reason, reason_cap, "batch body is not valid JSON");
+        return -1;
+    }
+    if (!cJSON_IsArray(json)) {
+        snprintf(reason, reason_cap, "a batch must be a JSON array of events");
+        cJSON_Delete(json);
+        return -1;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(json);
+    /* At least one slot, so an empty batch still hands back an array the caller can free. */
+    event **list = calloc(n ? n : 1, sizeof *list);
+    if (!list) {
+        snprintf(reason, reason_cap, "out of memory");
+        cJSON_Delete(json);
+        return -1;
+    }
+    size_t index = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, json)
+    {
+        char inner[200];
+        list[index] = event_from_json(item, inner, sizeof inner);
+        if (!list[index]) {
+            snprintf(reason, reason_cap, "event [%zu]: %s", index, inner);
+            for (size_t k = 0; k < index; k++)
+                event_unref(list[k]);
+            free(list);
+            cJSON_Delete(json);
+            return -1;
+        }
+        index++;
+    }
+    cJSON_Delete(json);
+    *events = list;
+    *count = n;
+    return 0;
+}
+
+int cloudevents_http_decode(const http_request *request, event ***events, size_t *count,
+                            char *reason, size_t reason_cap)
+{
+    *events = NULL;
+    *count = 0;
+    const char *content_type = http_request_header(request, "content-type");
+    if (media_type_is(content_type, "application/cloudevents+json"))
+        return decode_structured(request, events, count, reason, reason_cap);
+    if (media_type_is(content_type, "application/cloudevents-batch+json"))
+        return decode_batch(request, events, count, reason, reason_cap);
+    if (content_type && strncasecmp(content_type, "application/cloudevents", 23) == 0) {
+        snprintf(reason, reason_cap, "unsupported event format '%.60s' (only JSON is supported)",
+                 content_type);
+        return -1;
+    }
+    if (http_request_header(request, "ce-specversion"))
+        return decode_binary(request, events, count, reason, reason_cap);
+    snprintf(reason, reason_cap,
+             "not a CloudEvent: no ce-specversion header and content type '%.60s' is not "
+             "application/cloudevents+json",
+             content_type ? content_type : "");
+    return -1;
+}

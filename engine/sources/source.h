@@ -1,0 +1,44 @@
+/* The source interface: one event source type (webhook, vcenter) per file, one row in the table
+ * in source_registry.c. A source pushes events into the engine's queue and is told, in
+ * event_done, when every processor has acknowledged or dead-lettered an event it produced; that
+ * is the only moment a source may advance a checkpoint. */
+#ifndef EVENT_ROUTER_SOURCE_H
+#define EVENT_ROUTER_SOURCE_H
+
+#include "config/config.h"
+#include "event.h"
+#include "event_queue.h"
+#include "metrics/metrics.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct source_services {
+    uv_loop_t *loop;
+    event_queue *queue;
+    provider_stats *stats; /* count every event taken in, and every one refused as invalid */
+    /* For a problem that retrying cannot fix, such as vCenter refusing the credentials at the
+     * first login: the engine logs reason and stops with a failing exit status. */
+    void (*fatal)(void *engine, const char *reason);
+    void *engine;
+} source_services;
+
+typedef struct source_type {
+    const char *name; /* the config's eventProvider type */
+    int (*create)(const config_provider *config, const source_services *services, void **state,
+                  char *err, size_t err_cap);
+    /* Optional: every processor finished with ev (delivered or dead-lettered). Called in the order
+     * the processors finish, which may differ from intake order. */
+    void (*event_done)(void *state, event *ev);
+    /* True while the source can take in events (for /readyz). */
+    bool (*ready)(void *state);
+    /* Optional: stop taking in events (paused true) or start again, for the console. A paused
+     * source keeps what it has not taken in: vCenter keeps its history, webhook senders get 503. */
+    void (*pause)(void *state, bool paused);
+    /* Stops intake and frees the state once its handles are closed; no call follows. */
+    void (*close)(void *state);
+} source_type;
+
+const source_type *source_type_find(const char *name);
+
+#endif

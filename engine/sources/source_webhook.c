@@ -1,0 +1,180 @@
+/* The webhook source. Answers follow the VMware Event Router's webhook provider: 202 when the
+ * events are queued, 400 with the reason for an invalid CloudEvent, 401 without valid basic auth,
+ * 503 with Retry-After when the queue has no room (the sender keeps the event, nothing is lost). */
+#include "sources/source_webhook.h"
+
+#include "http/basic_auth.h"
+
+#include "http/cloudevents_http.h"
+#include "http/http_server.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DEFAULT_MAX_BODY_BYTES (4u * 1024 * 1024)
+
+typedef struct webhook_source {
+    const config_provider *config;
+    source_services services;
+    http_server *server;
+    basic_auth auth;
+    bool paused;
+} webhook_source;
+
+static void answer_error(http_response *response, int status, const char *reason)
+{
+    /* The reason goes through cJSON so quotes and control characters stay valid JSON. */
+    static char body[512];
+    cJSON *object = cJSON_CreateObject();
+    cJSON_AddStringToObject(object, "error", reason);
+    if (!cJSON_PrintPreallocated(object, body, sizeof body, false))
+        snprintf(body, sizeof body, "{\"error\": \"invalid event\"}");
+    cJSON_Delete(object);
+    response->status = status;
+    response->content_type = "application/json";
+    response->body = body;
+    response->body_len = strlen(body);
+}
+
+static void handle_request(void *user, const http_request *request, http_response *response)
+{
+    webhook_source *source = user;
+    provider_stats *stats = source->services.stats;
+    if (strcmp(request->path, source->config->webhook.path) != 0) {
+        answer_error(response, 404, "not found");
+        return;
+    }
+    if (strcmp(request->method, "POST") != 0) {
+        answer_error(response, 405, "method not allowed");
+        response->extra_headers = "Allow: POST\r\n";
+        return;
+    }
+    if (!basic_auth_allows(&source->auth, request)) {
+        if (stats)
+            stats->events_err++;
+        answer_error(response, 401, "unauthorized");
+        response->extra_headers = "WWW-Authenticate: Basic realm=\"event-router\"\r\n";
+        return;
+    }
+    if (source->paused) {
+        answer_error(response, 503, "source paused from the console, retry later");
+        response->extra_headers = "Retry-After: 1\r\n";
+        return;
+    }
+    event **events = NULL;
+    size_t count = 0;
+    char reason[256];
+    if (cloudevents_http_decode(request, &events, &count, reason, sizeof reason) < 0) {
+        if (stats)
+            stats->events_err++;
+        log_debug("webhook", "%s: refused an invalid event: %s", source->config->name, reason);
+        answer_error(response, 400, reason);
+        return;
+    }
+    uint64_t now = uv_hrtime();
+    for (size_t i = 0; i < count; i++) {
+        events[i]->source_name = source->config->name;
+        events[i]->received_ns = now;
+    }
+    bool queued = event_queue_push_all(source->services.queue, events, count);
+    /* The queue took its own references; ours go either way. */
+    for (size_t i = 0; i < count; i++)
+        event_unref(events[i]);
+    free(events);
+    if (!queued) {
+        if (stats)
+            stats->events_err++;
+        answer_error(response, 503, "event queue is full, retry later");
+        response->extra_headers = "Retry-After: 1\r\n";
+        return;
+    }
+    if (stats)
+        stats->events_total += count;
+    response->status = 202;
+}
+
+static void webhook_free(webhook_source *source)
+{
+    free(source);
+}
+
+static int webhook_create(const config_provider *config, const source_services *services,
+                          void **state, char *err, size_t err_cap)
+{
+    const config_webhook *webhook = &config->webhook;
+    if (!webhook->path || webhook->path[0] != '/' || strcmp(webhook->path, "/") == 0) {
+        snprintf(err, err_cap, "webhook path must start with '/' and must not be \"/\"");
+        return -1;
+    }
+    if (!webhook->bind_address) {
+        snprintf(err, err_cap, "webhook bind address is missing");
+        return -1;
+    }
+    webhook_source *source = calloc(1, sizeof *source);
+    if (!source) {
+        snprintf(err, err_cap, "out of memory");
+        return -1;
+    }
+    source->config = config;
+    source->services = *services;
+    if (webhook->auth.type == AUTH_BASIC) {
+        const char *user = webhook->auth.username ? webhook->auth.username : "";
+        const char *password = webhook->auth.password ? webhook->auth.password : "";
+        if (!basic_auth_init(&source->auth, user, password)) {
+            snprintf(err, err_cap, "cannot set up basic auth (SHA-256)");
+            webhook_free(source);
+            return -1;
+        }
+    } else if (webhook->auth.type != AUTH_NONE) {
+        snprintf(err, err_cap, "webhook supports only basic_auth authentication");
+        webhook_free(source);
+        return -1;
+    }
+    size_t max_body = webhook->max_body_bytes ? webhook->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
+    source->server = http_server_start(services->loop, webhook->bind_address, max_body,
+                                       handle_request, source, err, err_cap);
+    if (!source->server) {
+        webhook_free(source);
+        return -1;
+    }
+    log_info("webhook", "%s: listening on %s (port %d) path %s", config->name,
+             webhook->bind_address, http_server_port(source->server), webhook->path);
+    *state = source;
+    return 0;
+}
+
+static bool webhook_ready(void *state)
+{
+    webhook_source *source = state;
+    return source->server != NULL;
+}
+
+int webhook_source_port(void *state)
+{
+    webhook_source *source = state;
+    return source && source->server ? http_server_port(source->server) : -1;
+}
+
+static void webhook_close(void *state)
+{
+    webhook_source *source = state;
+    /* The server frees itself once its handles are closed; it no longer calls back into us. */
+    http_server_close(source->server);
+    webhook_free(source);
+}
+
+static void webhook_pause(void *state, bool paused)
+{
+    ((webhook_source *)state)->paused = paused;
+}
+
+const source_type webhook_source_type = {
+    .name = "webhook",
+    .create = webhook_create,
+    .ready = webhook_ready,
+    .pause = webhook_pause,
+    .close = webhook_close,
+};

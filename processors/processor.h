@@ -1,0 +1,51 @@
+/* The processor interface: one delivery target type (Knative, OpenFaaS, EventBridge) per file in
+ * processors/, one row in the table in processor_registry.c.
+ *
+ * A processor only makes single attempts and classifies their outcome. Retries with backoff,
+ * per-key ordering, concurrency limits and dead-lettering live once in the dispatcher, so every
+ * target behaves the same way (as Fluent Bit's OK / RETRY / ERROR). */
+#ifndef EVENT_ROUTER_PROCESSOR_H
+#define EVENT_ROUTER_PROCESSOR_H
+
+#include "config/config.h"
+#include "event.h"
+#include "http/http_client.h"
+
+#include <uv.h>
+
+typedef enum {
+    DELIVERY_OK = 0, /* the target accepted the event */
+    DELIVERY_RETRY,  /* transient: connection error, timeout, 408, 429, 5xx */
+    DELIVERY_FAILED, /* final: any other 4xx, an event the target can never take */
+} delivery_status;
+
+typedef struct delivery_result {
+    delivery_status status;
+    long http_status;           /* 0 when there was no HTTP answer */
+    double retry_after_seconds; /* from Retry-After; < 0 when absent */
+    char error[256];            /* what went wrong, for logs and the dead-letter file; no secrets */
+} delivery_result;
+
+typedef void (*processor_attempt_done_fn)(void *attempt, const delivery_result *result);
+
+typedef struct processor_services {
+    uv_loop_t *loop;
+    http_client *http;
+    const config_delivery *delivery;
+} processor_services;
+
+typedef struct processor_type {
+    const char *name; /* the config's eventProcessor type */
+    /* Builds the processor's state from its config. Returns 0, or -1 with a reason in err. */
+    int (*create)(const config_processor *config, const processor_services *services, void **state,
+                  char *err, size_t err_cap);
+    /* Makes one delivery attempt. done(attempt, result) is called exactly once, later (never from
+     * inside send). The processor may keep a reference to ev until then. */
+    void (*send)(void *state, event *ev, void *attempt, processor_attempt_done_fn done);
+    /* Frees the state. Called once no attempt is in flight. */
+    void (*destroy)(void *state);
+} processor_type;
+
+const processor_type *processor_type_find(const char *name);
+
+#endif
