@@ -2,7 +2,7 @@
 # The README's first command: installs what is missing, builds, and runs a live demo against a
 # simulated vCenter. govmomi's vCenter simulator (tests/peers/vcsim) plays the vCenter; a loop powers
 # its VMs off and on (and posts an EventEx now and then) every ~2 s; event-router's vcenter source
-# streams the real vSphere events it records, runs them through the shipped scripts folder, and
+# streams the real vSphere events it records, runs them through two of the shipped scripts, and
 # delivers them as CloudEvents to a local sink that prints each one live.
 # Ctrl-C stops all of it.
 set -euo pipefail
@@ -107,12 +107,29 @@ deadLetter:
 $1
 YAML
 }
-# The shipped scripts folder (all scripts in it are off until renamed) and a console to look in.
+# Two shipped scripts at work, in a scripts folder of the demo's own: 10-drop-noise drops the
+# login/logout events every vCenter session posts, and 50-enrich-tags adds a `vmtags` extension
+# from a tag table written here for the simulator's VMs (the sink prints it after the event id).
+mkdir -p "$work/scripts/lib"
+cp scripts/lib/vcenter.lua "$work/scripts/lib/"
+cp scripts/10-drop-noise.disabled.lua "$work/scripts/10-drop-noise.lua"
+cp scripts/50-enrich-tags.disabled.lua "$work/scripts/50-enrich-tags.lua"
+cat >"$work/scripts/lib/tags.lua" <<'LUA'
+-- The demo's tag table: the simulator's VMs by name.
+return {
+  by_name = {
+    DC0_H0_VM0 = { "env:production", "owner:web-team" },
+    DC0_H0_VM1 = { "env:production", "owner:dba-team" },
+    DC0_C0_RP0_VM0 = { "env:test", "owner:app-team" },
+    DC0_C0_RP0_VM1 = { "env:test", "owner:qa-team" },
+  },
+}
+LUA
 write_config "scripts:
-  dir: scripts
+  dir: $work/scripts
 console:
   socket: $work/console.sock"
-scripts_note="with the scripts in scripts/"
+scripts_note="scripts 10-drop-noise (no login/logout events) and 50-enrich-tags (vmtags=...) at work"
 
 node tests/peers/sink.mjs --port "$sink_port" --print 3>&- &
 pids+=($!)
@@ -125,9 +142,10 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 echo "demo: event-router follows the simulated vCenter at $vc_url ($scripts_note);" \
-  "stats at http://127.0.0.1:$metrics_port/stats;" \
-  "look inside from another terminal: build/event-router console --socket $work/console.sock" \
-  "(try: tail). Ctrl-C stops."
+  "stats at http://127.0.0.1:$metrics_port/stats. Ctrl-C stops."
+echo "demo: look inside from another terminal: build/event-router console --socket $work/console.sock"
+echo "demo:   then try: tail          (each event's path through the scripts, live; Enter stops)"
+echo "demo:   or:       = stats       (Lua in the console's sandbox)"
 
 # The generator: one VM power change every ~2 s, an EventEx every fourth round.
 vms=(DC0_H0_VM0 DC0_H0_VM1 DC0_C0_RP0_VM0 DC0_C0_RP0_VM1)

@@ -50,9 +50,16 @@ function oneLineSummary(data) {
   return String(data ?? '');
 }
 
+// Attributes every event carries: the printed line shows only the others (what a script added).
+const PLAIN_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'subject', 'time',
+  'datacontenttype', 'dataschema', 'data', 'data_base64', 'vsphereapiversion', 'eventclass']);
+
 export function formatEvent(event) {
   const time = event.time ?? new Date().toISOString();
-  return `${time}  ${event.type}  ${event.subject ?? '-'}  ${event.id}\n    ${oneLineSummary(eventData(event))}`;
+  const extras = Object.entries(event)
+    .filter(([name, value]) => !PLAIN_ATTRIBUTES.has(name) && typeof value !== 'function' && value !== undefined)
+    .map(([name, value]) => `  ${name}=${value}`).join('');
+  return `${time}  ${event.type}  ${event.subject ?? '-'}  ${event.id}${extras}\n    ${oneLineSummary(eventData(event))}`;
 }
 
 /**
