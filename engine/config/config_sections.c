@@ -25,7 +25,7 @@ static const type_support provider_types[] = {
 static const type_support processor_types[] = {
     {"knative", "knative", true},
     {"openfaas", "openfaas", false},
-    {"aws_event_bridge", "awsEventBridge", false},
+    {"aws_event_bridge", "awsEventBridge", true},
 };
 
 #define COUNT(array) (sizeof(array) / sizeof *(array))
