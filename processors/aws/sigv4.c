@@ -172,8 +172,8 @@ static void canonical_path(sigv4_text *out, const char *path, bool normalize)
         while (i < len && path[i] != '/')
             i++;
         size_t seg = i - start;
-        if (seg == 0) {
-            trailing_slash = kept > 0 || start > 0;
+        if (seg == 0) { /* only at the end, after the slashes that end the path */
+            trailing_slash = true;
             continue;
         }
         trailing_slash = i < len; /* a slash follows */
