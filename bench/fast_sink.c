@@ -3,7 +3,10 @@
  * microseconds since the epoch, records the delay from send to receipt) at a fraction of node's
  * CPU cost, so that on a small machine the benchmark measures the router and not its sink.
  *   fast_sink PORT      prints the bound port; GET /stats -> {count, latency: {n, p50, p99, max}}
- *                       (ms); POST /reset clears the latencies. Exits on SIGTERM or SIGINT. */
+ *                       (ms); POST /reset clears the latencies. Exits on SIGTERM or SIGINT.
+ * A request with X-Amz-Target: AWSEvents.PutEvents is answered as EventBridge answers (every
+ * entry accepted, one EventId each), each entry counted, its latency read from the benchsent
+ * extension inside Detail. Signatures are not checked: that is the tests' business. */
 #include "http/http_server.h"
 
 #include <stdio.h>
@@ -14,6 +17,8 @@
 
 typedef struct sink {
     unsigned long long count;
+    unsigned long long calls;
+    char answer[2048];
     double *delays_ms;
     size_t delay_count, delay_cap;
     char stats[256];
@@ -70,6 +75,35 @@ static void record_delay(sink *s, const char *sent_us)
     s->delays_ms[s->delay_count++] = (now_us - strtod(sent_us, NULL)) / 1000.0;
 }
 
+/* Counts the entries of a PutEvents body and records each one's latency. Returns the count. */
+static size_t record_put_events(sink *s, const http_request *request)
+{
+    char *body = strndup(request->body ? request->body : "", request->body_len);
+    size_t entries = 0;
+    for (const char *p = body; p && (p = strstr(p, "\"Source\":")); p += 9)
+        entries++;
+    static const char marker[] = "benchsent\\\":\\\"";
+    for (const char *p = body; p && (p = strstr(p, marker)); p += sizeof marker - 1)
+        record_delay(s, p + sizeof marker - 1);
+    free(body);
+    return entries;
+}
+
+static void answer_put_events(sink *s, size_t entries, http_response *response)
+{
+    size_t len =
+        (size_t)snprintf(s->answer, sizeof s->answer, "{\"FailedEntryCount\":0,\"Entries\":[");
+    for (size_t i = 0; i < entries && i < 10; i++)
+        len += (size_t)snprintf(s->answer + len, sizeof s->answer - len,
+                                "%s{\"EventId\":\"%08llx-0000-4000-8000-%012zx\"}", i ? "," : "",
+                                s->calls, i);
+    len += (size_t)snprintf(s->answer + len, sizeof s->answer - len, "]}");
+    response->status = 200;
+    response->content_type = "application/x-amz-json-1.1";
+    response->body = s->answer;
+    response->body_len = len;
+}
+
 static void handle(void *user, const http_request *request, http_response *response)
 {
     sink *s = user;
@@ -80,6 +114,14 @@ static void handle(void *user, const http_request *request, http_response *respo
     if (strcmp(request->method, "POST") == 0 && strcmp(request->path, "/reset") == 0) {
         s->delay_count = 0;
         response->status = 204;
+        return;
+    }
+    const char *target = http_request_header(request, "x-amz-target");
+    if (target && strcmp(target, "AWSEvents.PutEvents") == 0) {
+        size_t entries = record_put_events(s, request);
+        s->count += entries;
+        s->calls++;
+        answer_put_events(s, entries, response);
         return;
     }
     s->count++;

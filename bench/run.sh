@@ -12,3 +12,7 @@ tools/build-vcsim.sh
 bench/vcenter.sh
 echo "== Lua script chain"
 build/bench/bench_lua_chain
+echo "== webhook -> EventBridge"
+bench/webhook_eventbridge.sh
+echo "== SigV4 signing"
+build/bench/bench_sigv4_sign

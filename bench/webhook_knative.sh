@@ -7,6 +7,8 @@
 # quarter of the C sink's rate. Prints a table and writes bench/results/latest.txt. Runs in under
 # 3 minutes. The latency generator is likewise bench/rate_gen.c when built, else rate_gen.mjs.
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
+#   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
+#                                        the C sink answers PutEvents and counts entries
 #   bench/webhook_knative.sh [LOAD_SECONDS=20] [LATENCY_RATE=5000] [LATENCY_SECONDS=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +64,32 @@ sink_port=$(cat "$work/sink.port")
 webhook_port=$(free_port)
 metrics_port=$(free_port)
 
+processor=${PROCESSOR:-knative}
+results_suffix=""; [ "$processor" = knative ] || results_suffix="-$processor"
+case "$processor" in
+  knative) processor_block="eventProcessor:
+  type: knative
+  name: sink
+  knative:
+    encoding: binary
+    destination:
+      uri: http://127.0.0.1:$sink_port/" ;;
+  eventbridge)
+    [ "$sink_name" = "C (bench/fast_sink.c)" ] || { echo "bench: EventBridge needs the C sink" >&2; exit 1; }
+    processor_block="eventProcessor:
+  type: aws_event_bridge
+  name: sink
+  awsEventBridge:
+    region: us-east-1
+    eventBus: default
+    ruleARN: arn:aws:events:us-east-1:123456789012:rule/bench
+    endpoint: http://127.0.0.1:$sink_port/
+    auth:
+      type: aws_access_key
+      awsAccessKeyAuth: {accessKey: AKIABENCHMARK0000001, secretKey: bench-secret-key-0123456789}" ;;
+  *) echo "bench: PROCESSOR must be knative or eventbridge" >&2; exit 2 ;;
+esac
+
 cat >"$work/config.yaml" <<YAML
 apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
@@ -73,13 +101,7 @@ eventProvider:
   webhook:
     bindAddress: 127.0.0.1:$webhook_port
     path: /webhook
-eventProcessor:
-  type: knative
-  name: sink
-  knative:
-    encoding: binary
-    destination:
-      uri: http://127.0.0.1:$sink_port/
+$processor_block
 metricsProvider:
   type: default
   name: metrics
@@ -143,7 +165,10 @@ ratio=$(awk -v a="$sustained" -v b="$sink_rps" 'BEGIN {printf "%.0f%%", 100 * a 
 
 mkdir -p bench/results
 {
-  echo "event-router bench: webhook -> knative (binary), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores"
+  case "$processor" in
+    knative) echo "event-router bench: webhook -> knative (binary), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
+    eventbridge) echo "event-router bench: webhook -> EventBridge (one entry per PutEvents call, SigV4), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
+  esac
   printf '%-44s %s\n' "metric" "value"
   printf '%-44s %s\n' "sustained delivered events/s (wrk ${load_seconds}s)" "$sustained"
   printf '%-44s %s\n' "webhook requests/s (wrk)" "${wrk_router_rps} (non-2xx: ${non2xx:-0})"
@@ -154,4 +179,4 @@ mkdir -p bench/results
   printf '%-44s %s\n' "sink / latency generator" "$sink_name / $gen_name"
   printf '%-44s %s\n' "ceiling: wrk -> sink directly (req/s)" "$sink_rps"
   printf '%-44s %s\n' "router sustained / ceiling" "$ratio"
-} | tee bench/results/latest.txt
+} | tee "bench/results/latest${results_suffix:-}.txt"

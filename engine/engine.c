@@ -74,8 +74,7 @@ static const char *source_type_name(config_provider_kind kind)
 
 static const char *processor_type_name(config_processor_kind kind)
 {
-    (void)kind;
-    return "knative";
+    return kind == PROCESSOR_EVENTBRIDGE ? "aws_event_bridge" : "knative";
 }
 
 static size_t queue_depth_gauge(void *user)

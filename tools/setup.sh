@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what event-router needs to build, test and run its demo on Debian 12, only what is
 # missing: Debian packages (apt-get, through sudo when not root) and the npm packages of the test
-# peers (the official CloudEvents SDK). Safe to run again.
+# peers (the official CloudEvents SDK, AWS's SigV4 signer). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +28,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d tests/peers/node_modules/cloudevents ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules ]; then
+peers=tests/peers/node_modules
+if [ ! -d $peers/cloudevents ] || [ ! -d $peers/@smithy/signature-v4 ] || [ tests/peers/package-lock.json -nt $peers ]; then
   echo "setup: installing the test peers' npm packages"
   (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
   touch tests/peers/node_modules

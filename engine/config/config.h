@@ -26,7 +26,8 @@ typedef struct config_auth {
     char *password; /* secret */
     char *domain;
     char *access_key;
-    char *secret_key; /* secret */
+    char *secret_key;    /* secret */
+    char *session_token; /* secret; awsAccessKeyAuth.sessionToken (temporary keys), optional */
 } config_auth;
 
 typedef struct config_webhook {
@@ -74,13 +75,29 @@ typedef struct config_knative {
     config_auth auth;
 } config_knative;
 
-typedef enum { PROCESSOR_KNATIVE } config_processor_kind;
+/* awsEventBridge: VEBA's {region, eventBus, ruleARN, auth} plus our extensions. */
+typedef struct config_eventbridge {
+    char *region;
+    char *event_bus;  /* a bus name or a bus ARN */
+    char **rule_arns; /* ruleARN, then rules: [...], each once */
+    size_t rule_count;
+    config_auth auth; /* AUTH_NONE or AUTH_AWS_IAM_ROLE: the default chain; AUTH_AWS_ACCESS_KEY:
+                         those keys */
+    char *endpoint;   /* NULL: https://events.<region>.amazonaws.com */
+    double rule_refresh_seconds;    /* ruleRefresh; default 300 */
+    int batch_max_entries;          /* batch.maxEntries, 1..10; default 10 */
+    double batch_max_delay_seconds; /* batch.maxDelay; default 0.02 */
+    int rate_limit;                 /* rateLimit: PutEvents calls per second; 0: none */
+} config_eventbridge;
+
+typedef enum { PROCESSOR_KNATIVE, PROCESSOR_EVENTBRIDGE } config_processor_kind;
 
 typedef struct config_processor {
     char *name;
     config_processor_kind kind;
     int line;
     config_knative knative;
+    config_eventbridge eventbridge;
 } config_processor;
 
 typedef struct config_metrics {

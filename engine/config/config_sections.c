@@ -25,7 +25,7 @@ static const type_support provider_types[] = {
 static const type_support processor_types[] = {
     {"knative", "knative", true},
     {"openfaas", "openfaas", false},
-    {"aws_event_bridge", "awsEventBridge", false},
+    {"aws_event_bridge", "awsEventBridge", true},
 };
 
 #define COUNT(array) (sizeof(array) / sizeof *(array))
@@ -51,6 +51,7 @@ void config_auth_clear(config_auth *auth)
     free(auth->domain);
     free(auth->access_key);
     free(auth->secret_key);
+    free(auth->session_token);
     memset(auth, 0, sizeof *auth);
 }
 
@@ -66,9 +67,11 @@ static void read_auth_fields(config_checker *ck, config_auth_type type, const yn
         break;
     case AUTH_AWS_ACCESS_KEY:
         check_known_keys(ck, settings, path,
-                         (const char *const[]){"accessKey", "secretKey", "secretKeyFile", NULL});
+                         (const char *const[]){"accessKey", "secretKey", "secretKeyFile",
+                                               "sessionToken", "sessionTokenFile", NULL});
         check_string(ck, settings, path, "accessKey", true, &out->access_key);
         check_secret(ck, settings, path, "secretKey", true, &out->secret_key);
+        check_secret(ck, settings, path, "sessionToken", false, &out->session_token);
         break;
     case AUTH_ACTIVE_DIRECTORY:
         check_known_keys(
@@ -141,6 +144,12 @@ static void read_auth(config_checker *ck, const ynode *parent, const char *paren
         read_auth_fields(ck, out->type, settings, settings_path, out);
 }
 
+void config_read_auth(config_checker *ck, const ynode *parent, const char *parent_path,
+                      unsigned allowed, config_auth *out)
+{
+    read_auth(ck, parent, parent_path, allowed, out);
+}
+
 static bool starts_with(const char *text, const char *prefix)
 {
     return strncmp(text, prefix, strlen(prefix)) == 0;
@@ -163,6 +172,12 @@ static void check_http_url(config_checker *ck, const ynode *parent, const char *
     check_path(field, sizeof field, path, key);
     check_error_at(ck, value ? value->line : parent->line, value ? value->col : parent->col, field,
                    "expected an http:// or https:// URL");
+}
+
+void config_check_http_url(config_checker *ck, const ynode *parent, const char *path,
+                           const char *key, const char *url)
+{
+    check_http_url(ck, parent, path, key, url);
 }
 
 /* Finds type in table; reports an unknown type at its position. NULL when unknown/missing. */
@@ -431,14 +446,6 @@ static void read_unsupported_processor(config_checker *ck, const type_support *t
         bool async;
         check_bool(ck, settings, path, "async", &async);
         read_auth(ck, settings, path, AUTH_ALLOW(AUTH_BASIC), &auth);
-    } else {
-        check_known_keys(ck, settings, path,
-                         (const char *const[]){"region", "eventBus", "ruleARN", "auth", NULL});
-        check_string(ck, settings, path, "region", true, &text);
-        check_string(ck, settings, path, "eventBus", true, &text);
-        check_string(ck, settings, path, "ruleARN", true, &text);
-        read_auth(ck, settings, path,
-                  AUTH_ALLOW(AUTH_AWS_ACCESS_KEY) | AUTH_ALLOW(AUTH_AWS_IAM_ROLE), &auth);
     }
     free(text);
     config_auth_clear(&auth);
@@ -460,9 +467,13 @@ void config_read_processor(config_checker *ck, const ynode *map, const char *pat
         read_type_section(ck, map, path, processor_types, COUNT(processor_types), type,
                           section_path, sizeof section_path);
     out->kind = PROCESSOR_KNATIVE;
-    if (settings && strcmp(type->type, "knative") == 0)
+    if (settings && strcmp(type->type, "knative") == 0) {
         read_knative(ck, settings, section_path, &out->knative);
-    else if (settings)
+    } else if (strcmp(type->type, "aws_event_bridge") == 0) {
+        out->kind = PROCESSOR_EVENTBRIDGE;
+        if (settings)
+            config_read_eventbridge(ck, settings, section_path, &out->eventbridge);
+    } else if (settings)
         read_unsupported_processor(ck, type, settings, section_path);
     report_not_supported(ck, map, path, "eventProcessor", type);
 }
@@ -478,6 +489,7 @@ void config_processor_clear(config_processor *processor)
     free(knative->ref.name);
     free(knative->ref.namespace_);
     config_auth_clear(&knative->auth);
+    config_eventbridge_clear(&processor->eventbridge);
     memset(processor, 0, sizeof *processor);
 }
 

@@ -16,6 +16,17 @@ void config_read_processor(config_checker *ck, const ynode *map, const char *pat
 void config_read_metrics(config_checker *ck, const ynode *map, const char *path,
                          config_metrics *out);
 
+/* parent[auth] (optional): one of the auth types in allowed (a mask of 1u << config_auth_type). */
+void config_read_auth(config_checker *ck, const ynode *parent, const char *parent_path,
+                      unsigned allowed, config_auth *out);
+/* Reports a value of parent[key] that is not an http:// or https:// URL. */
+void config_check_http_url(config_checker *ck, const ynode *parent, const char *path,
+                           const char *key, const char *url);
+/* The awsEventBridge block (config_eventbridge.c). */
+void config_read_eventbridge(config_checker *ck, const ynode *settings, const char *path,
+                             config_eventbridge *out);
+void config_eventbridge_clear(config_eventbridge *eventbridge);
+
 void config_provider_clear(config_provider *provider);
 void config_processor_clear(config_processor *processor);
 void config_auth_clear(config_auth *auth);
