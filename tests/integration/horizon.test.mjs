@@ -2,10 +2,11 @@
 // example config, the CloudEvent format, paging, equal timestamps, events between polls, token
 // expiry mid-stream and refused credentials.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { parsePrometheus, request, runBinary, SOURCE_DIR, sleep, waitFor } from './lib.mjs';
+import { BIN, parsePrometheus, request, runBinary, SOURCE_DIR, sleep, waitFor } from './lib.mjs';
 import { assertExactlyOnce, byTimeAndId, DOMAIN, eventData, PASSWORD, startHorizonStack, USERNAME } from './horizon_lib.mjs';
 
 const stacks = [];
@@ -160,4 +161,50 @@ test('eventFormat: sources-for-knative names types com.vmware.horizon.<type>.v0'
   const e = sink.byId.get(String(h.id));
   assert.equal(e.type, 'com.vmware.horizon.vlsi_userloggedin.v0');
   assert.equal(e.subject, 'VLSI_USERLOGGEDIN');
+});
+
+/** Runs `event-router console` with commands piped on stdin; resolves {code, stdout, stderr}. */
+function consoleRun(socket, commands) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`console timed out; stdout: ${stdout}; stderr: ${stderr}`));
+    }, 15_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(commands.join('\n') + '\n');
+  });
+}
+
+test('console: sources and config show the Horizon source (never its password); pause keeps events in Horizon', async () => {
+  const stack = await startHorizonStack();
+  stacks.push(stack);
+  const { hz, sink } = stack;
+  const socket = path.join(stack.dir, 'console.sock');
+  await stack.start({ configure: (config) => (config.console = { socket }) });
+  await waitFor(() => hz.counters.pages >= 2, { what: 'the first polls' });
+  let r = await consoleRun(socket, ['sources', 'config']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /hz[\s\S]*horizon[\s\S]*running/);
+  assert.match(r.stdout, new RegExp(`"address":\\s*"${hz.url}"`));
+  assert.match(r.stdout, /"username":\s*"administrator"/);
+  assert.ok(!r.stdout.includes(PASSWORD), 'no password in the console');
+
+  r = await consoleRun(socket, ['pause hz']);
+  assert.equal(r.code, 0, r.stderr);
+  await sleep(1500); // a poll running at the pause finishes
+  const before = sink.events.length;
+  const held = hz.addEvents(3);
+  await sleep(2500);
+  assert.equal(sink.events.length, before, 'nothing taken in while paused');
+  r = await consoleRun(socket, ['resume hz']);
+  assert.equal(r.code, 0, r.stderr);
+  await stack.waitDelivered(held);
 });

@@ -53,7 +53,7 @@ export async function startHorizonStack(o = {}) {
     routers,
     router: null,
     /** Starts a router (the previous one must be stopped); waits for /readyz unless wait=false. */
-    async start({ wait = true, password, configText } = {}) {
+    async start({ wait = true, password, configText, configure } = {}) {
       const metricsPort = await freePort();
       const config =
         configText?.(metricsPort) ??
@@ -68,6 +68,7 @@ export async function startHorizonStack(o = {}) {
           deadLetterDir,
           delivery: o.delivery,
         });
+      configure?.(config);
       const configPath = writeConfig(config, dir, `config-${routers.length}.yaml`);
       const router = startRouter(configPath, [], { metricsPort });
       routers.push(router);

@@ -91,13 +91,15 @@ export async function start(options = {}) {
   /**
    * Adds n events now; sameMs events share each millisecond (ids in ascending order). joinLast:
    * the first ones share the millisecond of the newest event already there (arriving late within
-   * a millisecond a client has already read).
+   * a millisecond a client has already read). time: all at this millisecond (history; not
+   * before the newest event already there).
    */
   function addEvents(n, o = {}) {
     const sameMs = Math.max(1, o.sameMs ?? 1);
     const added = [];
     for (let i = 0; i < n; i++) {
-      if (i % sameMs === 0 && !(i === 0 && o.joinLast && lastTime)) lastTime = Math.max(Date.now(), lastTime + 1);
+      if (o.time !== undefined) lastTime = Math.max(lastTime, o.time);
+      else if (i % sameMs === 0 && !(i === 0 && o.joinLast && lastTime)) lastTime = Math.max(Date.now(), lastTime + 1);
       const id = nextId++;
       const [type, severity, module, message] = o.type ? [o.type, 'INFO', 'Broker', () => o.message ?? 'test'] : TYPES[id % TYPES.length];
       const event = { id, type, severity, module, machine_dns_name: 'Horizon-01.corp.local', time: lastTime, message: message('corp\\user' + (id % 7)) };
