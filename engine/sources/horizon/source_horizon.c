@@ -144,6 +144,8 @@ static int compare_held(const void *a, const void *b)
 /* Sorts into (time, id) order and drops repeats (the same id twice in one cycle). */
 static void batch_order(horizon_source *s)
 {
+    if (s->count < 2)
+        return; /* qsort's array must not be NULL, and an empty batch has none */
     qsort(s->batch, s->count, sizeof *s->batch, compare_held);
     size_t kept = 0;
     for (size_t i = 0; i < s->count; i++) {
