@@ -2,11 +2,11 @@
 // example config, the CloudEvent format, paging, equal timestamps, events between polls, token
 // expiry mid-stream and refused credentials.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { BIN, parsePrometheus, request, runBinary, SOURCE_DIR, sleep, waitFor } from './lib.mjs';
+import { BIN, makeTmpDir, parsePrometheus, request, runBinary, SOURCE_DIR, sleep, waitFor } from './lib.mjs';
 import { assertExactlyOnce, byTimeAndId, DOMAIN, eventData, PASSWORD, startHorizonStack, USERNAME } from './horizon_lib.mjs';
 
 const stacks = [];
@@ -207,4 +207,31 @@ test('console: sources and config show the Horizon source (never its password); 
   r = await consoleRun(socket, ['resume hz']);
   assert.equal(r.code, 0, r.stderr);
   await stack.waitDelivered(held);
+});
+
+test('HTTPS: caFile trusts Horizon\'s certificate; without it the login fails on the certificate and is retried; insecureSSL skips the check', async () => {
+  // A self-signed certificate for 127.0.0.1 (openssl from tools/setup.sh).
+  const certDir = makeTmpDir('event-router-horizon-tls-');
+  const [key, cert] = [path.join(certDir, 'key.pem'), path.join(certDir, 'cert.pem')];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const stack = await startHorizonStack({ horizon: { tls: { key: fs.readFileSync(key), cert: fs.readFileSync(cert) } } });
+  stacks.push(stack);
+  const { hz } = stack;
+  assert.ok(hz.url.startsWith('https://'));
+
+  let router = await stack.start({ configure: (c) => (c.eventProvider.horizon.caFile = cert) });
+  const [trusted] = hz.addEvents(1);
+  await stack.waitDelivered([trusted]);
+  await router.stop('SIGTERM');
+
+  router = await stack.start({ wait: false });
+  await waitFor(() => /login: .*(certificate|SSL)/i.test(router.stderr()), { what: 'a certificate error' });
+  assert.equal((await request(`${router.metricsUrl}/readyz`, { method: 'GET' })).status, 503);
+  assert.equal(router.exited, null, 'not fatal: a certificate can be fixed under a running router');
+  await router.stop('SIGTERM');
+
+  router = await stack.start({ configure: (c) => (c.eventProvider.horizon.insecureSSL = true) });
+  const [insecure] = hz.addEvents(1);
+  await stack.waitDelivered([insecure]);
 });
