@@ -20,8 +20,8 @@
 #define COMPONENT "horizon"
 #define DEFAULT_ACCESS_LIFETIME_MS (30 * 60 * 1000)
 #define DEFAULT_REFRESH_LIFETIME_MS (8 * 60 * 60 * 1000)
-#define REFRESH_MARGIN_MS (60 * 1000) /* renew this long before expiry (a quarter for short ones)  \
-                                       */
+/* Renew this long before expiry (a quarter of the lifetime for short-lived tokens). */
+#define REFRESH_MARGIN_MS (60 * 1000)
 #define REQUEST_TIMEOUT_MS 30000
 #define LOGOUT_TIMEOUT_MS 2000
 #define MAX_EVENTS_RESPONSE (64 * 1024 * 1024)
