@@ -144,3 +144,16 @@ test('a checkpoint that is not one: a clear error naming the file, and a failing
   assert.notEqual(exit.code, 0);
   assert.match(router.stderr(), /cp-horizon-127\.0\.0\.1\.json is not a valid Horizon checkpoint \(lastEventTime: missing/);
 });
+
+test('SIGTERM while an audit-events call is still running: logs out, exits cleanly', async () => {
+  // Regression: the logout ending before the running call was aborted freed the session twice.
+  const stack = await startHorizonStack();
+  stacks.push(stack);
+  const { hz } = stack;
+  const router = await stack.start();
+  hz.setEventsDelay(5000);
+  await waitFor(() => hz.eventsPending > 0, { what: 'an audit-events call in progress' });
+  const exit = await router.stop('SIGTERM');
+  assert.deepEqual(exit, { code: 0, signal: null }, router.stderr());
+  assert.equal(hz.counters.logouts, 1);
+});

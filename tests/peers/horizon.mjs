@@ -74,6 +74,8 @@ export async function start(options = {}) {
   const accessTokens = new Map(); // access token -> {session, exp}
   const counters = { logins: 0, loginsRefused: 0, refreshes: 0, refreshesRefused: 0, logouts: 0, unauthorized: 0, pages: 0, badRequests: 0 };
   const requests = []; // {method, path, query} of every request, for tests that check the calls
+  let eventsDelayMs = options.eventsDelayMs ?? 0; // audit-events answers only after this long
+  let eventsPending = 0;
 
   function token(user, ttlMs, kind) {
     const now = Date.now();
@@ -227,6 +229,11 @@ export async function start(options = {}) {
       counters.logouts++;
       send(res, 200);
     } else if (req.method === 'GET' && url.pathname === '/rest/external/v1/audit-events') {
+      if (eventsDelayMs > 0) {
+        eventsPending++;
+        await new Promise((r) => setTimeout(r, eventsDelayMs));
+        eventsPending--;
+      }
       auditEvents(req, res, url);
     } else {
       send(res, 404, { error_messages: ['not found'] });
@@ -266,6 +273,13 @@ export async function start(options = {}) {
     expireAllTokens() {
       for (const a of accessTokens.values()) a.exp = 0;
       for (const s of sessions.values()) s.refreshExp = 0;
+    },
+    /** audit-events calls waiting out eventsDelayMs now. */
+    get eventsPending() {
+      return eventsPending;
+    },
+    setEventsDelay(ms) {
+      eventsDelayMs = ms;
     },
     setTtl(access, refresh) {
       accessTtlMs = access;

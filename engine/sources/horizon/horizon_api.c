@@ -566,8 +566,11 @@ void horizon_api_close(horizon_api *api)
     api->closing = true;
     api->done = NULL;
     api->logout_done = NULL;
+    /* Held while aborting: the last aborted request's callback must not free the session under
+     * this function (on_response frees a closed session when nothing is in flight). */
+    api->in_flight++;
     http_client_close(api->http); /* aborted requests come back now, see on_response */
-    if (api->in_flight == 0)
+    if (--api->in_flight == 0)
         free_api(api);
 }
 
