@@ -10,6 +10,8 @@ bench/webhook_knative.sh
 echo "== vCenter simulator -> router -> sink"
 tools/build-vcsim.sh
 bench/vcenter.sh
+echo "== fake Horizon -> router -> sink"
+bench/horizon.sh
 echo "== Lua script chain"
 build/bench/bench_lua_chain
 echo "== webhook -> EventBridge"

@@ -67,11 +67,6 @@ struct engine {
     void *on_fatal_user;
 };
 
-static const char *source_type_name(config_provider_kind kind)
-{
-    return kind == PROVIDER_VCENTER ? "vcenter" : "webhook";
-}
-
 static const char *processor_type_name(config_processor_kind kind)
 {
     return kind == PROCESSOR_EVENTBRIDGE ? "aws_event_bridge" : "knative";
@@ -561,13 +556,12 @@ static int start_sources(engine *e, char *err, size_t err_cap)
         const config_provider *pc = &e->config->providers[i];
         engine_source *s = &e->sources[i];
         s->config = pc;
-        s->type = source_type_find(source_type_name(pc->kind));
+        s->type = source_type_find(config_provider_type_name(pc->kind));
         if (!s->type) {
             snprintf(err, err_cap, "eventProvider '%s': type not supported", pc->name);
             return -1;
         }
-        const char *address =
-            pc->kind == PROVIDER_WEBHOOK ? pc->webhook.bind_address : pc->vcenter.address;
+        const char *address = config_provider_address(pc);
         source_services services = {
             .loop = e->loop,
             .queue = &e->queue,

@@ -11,7 +11,7 @@ packages=(build-essential pkg-config
   libuv1-dev libcurl4-openssl-dev libcjson-dev liblua5.4-dev libyaml-dev libxml2-dev libssl-dev
   libhttp-parser-dev libedit-dev lua-busted golang-go golang-github-vmware-govmomi-dev)
 declare -A tool_packages=([cmake]=cmake [clang-format]=clang-format [node]=nodejs [npm]=npm
-  [wrk]=wrk [curl]=curl [busted]=lua-busted [go]=golang-go [tmux]=tmux)
+  [wrk]=wrk [curl]=curl [busted]=lua-busted [go]=golang-go [tmux]=tmux [openssl]=openssl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -48,7 +48,20 @@ typedef struct config_vcenter {
     config_auth auth;
 } config_vcenter;
 
-typedef enum { PROVIDER_WEBHOOK, PROVIDER_VCENTER } config_provider_kind;
+/* VEBA's horizon provider: address, insecureSSL and an active_directory login (domain, username
+ * and password all required), plus our caFile, checkpoints and event format. */
+typedef struct config_horizon {
+    char *address; /* https://horizon.example.com, the REST API's base */
+    bool insecure_ssl;
+    char *ca_file;
+    bool checkpoint;
+    char *checkpoint_dir;
+    double max_replay_age_seconds;   /* maxReplayAge: how far back a checkpoint may resume; 1h */
+    bool sources_for_knative_format; /* eventFormat: sources-for-knative; default router */
+    config_auth auth;                /* always AUTH_ACTIVE_DIRECTORY */
+} config_horizon;
+
+typedef enum { PROVIDER_WEBHOOK, PROVIDER_VCENTER, PROVIDER_HORIZON } config_provider_kind;
 
 typedef struct config_provider {
     char *name;
@@ -56,7 +69,15 @@ typedef struct config_provider {
     int line; /* where it was declared, for later messages */
     config_webhook webhook;
     config_vcenter vcenter;
+    config_horizon horizon;
 } config_provider;
+
+/* The provider's type name as the config spells it ("webhook", "vcenter", "horizon"). */
+const char *config_provider_type_name(config_provider_kind kind);
+/* Where the provider listens or connects (never holds a secret). */
+const char *config_provider_address(const config_provider *provider);
+/* The provider's own auth block (the login it uses, or the one it demands). */
+const config_auth *config_provider_auth(const config_provider *provider);
 
 typedef struct config_k8s_ref {
     char *api_version;

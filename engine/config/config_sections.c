@@ -19,7 +19,7 @@ static const type_support provider_types[] = {
     {"webhook", "webhook", true},
     {"vcenter", "vcenter", true},
     {"vcsim", "vcsim", false},
-    {"horizon", "horizon", false},
+    {"horizon", "horizon", true},
 };
 
 static const type_support processor_types[] = {
@@ -77,7 +77,7 @@ static void read_auth_fields(config_checker *ck, config_auth_type type, const yn
         check_known_keys(
             ck, settings, path,
             (const char *const[]){"domain", "username", "password", "passwordFile", NULL});
-        check_string(ck, settings, path, "domain", false, &out->domain);
+        check_string(ck, settings, path, "domain", true, &out->domain);
         check_string(ck, settings, path, "username", true, &out->username);
         check_secret(ck, settings, path, "password", true, &out->password);
         break;
@@ -254,6 +254,25 @@ static void read_webhook(config_checker *ck, const ynode *settings, const char *
     read_auth(ck, settings, path, AUTH_ALLOW(AUTH_BASIC), &out->auth);
 }
 
+/* eventFormat: router (default) or sources-for-knative. */
+static void read_event_format(config_checker *ck, const ynode *settings, const char *path,
+                              bool *sources_for_knative)
+{
+    char *format = NULL;
+    if (check_string(ck, settings, path, "eventFormat", false, &format)) {
+        if (strcmp(format, "sources-for-knative") == 0)
+            *sources_for_knative = true;
+        else if (strcmp(format, "router") != 0) {
+            const ynode *value = check_value(ck, settings, path, "eventFormat", false);
+            char field[300];
+            snprintf(field, sizeof field, "%s.eventFormat", path);
+            check_error_at(ck, value ? value->line : 0, value ? value->col : 0, field,
+                           "must be router or sources-for-knative, not '%s'", format);
+        }
+    }
+    free(format);
+}
+
 static void read_vcenter(config_checker *ck, const ynode *settings, const char *path,
                          config_vcenter *out, bool full)
 {
@@ -272,22 +291,31 @@ static void read_vcenter(config_checker *ck, const ynode *settings, const char *
     check_bool(ck, settings, path, "checkpoint", &out->checkpoint);
     check_string(ck, settings, path, "checkpointDir", false, &out->checkpoint_dir);
     check_duration(ck, settings, path, "maxReplayAge", &out->max_replay_age_seconds);
-    char *format = NULL;
-    if (check_string(ck, settings, path, "eventFormat", false, &format)) {
-        if (strcmp(format, "sources-for-knative") == 0)
-            out->sources_for_knative_format = true;
-        else if (strcmp(format, "router") != 0) {
-            const ynode *value = check_value(ck, settings, path, "eventFormat", false);
-            char field[300];
-            snprintf(field, sizeof field, "%s.eventFormat", path);
-            check_error_at(ck, value ? value->line : 0, value ? value->col : 0, field,
-                           "must be router or sources-for-knative, not '%s'", format);
-        }
-    }
-    free(format);
+    read_event_format(ck, settings, path, &out->sources_for_knative_format);
     unsigned allowed =
         full ? AUTH_ALLOW(AUTH_BASIC) : AUTH_ALLOW(AUTH_BASIC) | AUTH_ALLOW(AUTH_ACTIVE_DIRECTORY);
     read_auth(ck, settings, path, allowed, &out->auth);
+}
+
+/* VEBA's horizon block; auth is required and must be active_directory with all three fields,
+ * because the Horizon REST login takes a domain (VEBA refuses UPN logins too). */
+static void read_horizon(config_checker *ck, const ynode *settings, const char *path,
+                         config_horizon *out)
+{
+    check_known_keys(ck, settings, path,
+                     (const char *const[]){"address", "insecureSSL", "caFile", "checkpoint",
+                                           "checkpointDir", "maxReplayAge", "eventFormat", "auth",
+                                           NULL});
+    if (check_string(ck, settings, path, "address", true, &out->address))
+        check_http_url(ck, settings, path, "address", out->address);
+    check_bool(ck, settings, path, "insecureSSL", &out->insecure_ssl);
+    check_string(ck, settings, path, "caFile", false, &out->ca_file);
+    check_bool(ck, settings, path, "checkpoint", &out->checkpoint);
+    check_string(ck, settings, path, "checkpointDir", false, &out->checkpoint_dir);
+    check_duration(ck, settings, path, "maxReplayAge", &out->max_replay_age_seconds);
+    read_event_format(ck, settings, path, &out->sources_for_knative_format);
+    if (check_map(ck, settings, path, "auth", true))
+        read_auth(ck, settings, path, AUTH_ALLOW(AUTH_ACTIVE_DIRECTORY), &out->auth);
 }
 
 void config_read_provider(config_checker *ck, const ynode *map, const char *path,
@@ -309,6 +337,13 @@ void config_read_provider(config_checker *ck, const ynode *map, const char *path
         out->kind = PROVIDER_WEBHOOK;
         if (settings)
             read_webhook(ck, settings, section_path, &out->webhook);
+    } else if (strcmp(type->type, "horizon") == 0) {
+        out->kind = PROVIDER_HORIZON;
+        out->horizon.max_replay_age_seconds = 3600;
+        if (settings)
+            read_horizon(ck, settings, section_path, &out->horizon);
+        if (!out->horizon.checkpoint_dir)
+            out->horizon.checkpoint_dir = strdup("./checkpoints");
     } else {
         out->kind = PROVIDER_VCENTER;
         out->vcenter.max_replay_age_seconds = 3600;
@@ -331,7 +366,50 @@ void config_provider_clear(config_provider *provider)
     free(provider->vcenter.ca_file);
     free(provider->vcenter.checkpoint_dir);
     config_auth_clear(&provider->vcenter.auth);
+    free(provider->horizon.address);
+    free(provider->horizon.ca_file);
+    free(provider->horizon.checkpoint_dir);
+    config_auth_clear(&provider->horizon.auth);
     memset(provider, 0, sizeof *provider);
+}
+
+const char *config_provider_type_name(config_provider_kind kind)
+{
+    switch (kind) {
+    case PROVIDER_WEBHOOK:
+        return "webhook";
+    case PROVIDER_VCENTER:
+        return "vcenter";
+    case PROVIDER_HORIZON:
+        return "horizon";
+    }
+    return "unknown";
+}
+
+const char *config_provider_address(const config_provider *provider)
+{
+    switch (provider->kind) {
+    case PROVIDER_WEBHOOK:
+        return provider->webhook.bind_address;
+    case PROVIDER_VCENTER:
+        return provider->vcenter.address;
+    case PROVIDER_HORIZON:
+        return provider->horizon.address;
+    }
+    return "";
+}
+
+const config_auth *config_provider_auth(const config_provider *provider)
+{
+    switch (provider->kind) {
+    case PROVIDER_WEBHOOK:
+        return &provider->webhook.auth;
+    case PROVIDER_VCENTER:
+        return &provider->vcenter.auth;
+    case PROVIDER_HORIZON:
+        return &provider->horizon.auth;
+    }
+    return &provider->webhook.auth;
 }
 
 /* VEBA writes a Knative URI as Go's url.URL fields; we also accept a plain string. */

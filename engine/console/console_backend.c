@@ -121,12 +121,11 @@ static char *backend_config(void *user)
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "name", p->name);
         bool webhook = p->kind == PROVIDER_WEBHOOK;
-        cJSON_AddStringToObject(item, "type", webhook ? "webhook" : "vcenter");
-        cJSON_AddStringToObject(item, "address",
-                                webhook ? p->webhook.bind_address : p->vcenter.address);
+        cJSON_AddStringToObject(item, "type", config_provider_type_name(p->kind));
+        cJSON_AddStringToObject(item, "address", config_provider_address(p));
         if (webhook)
             cJSON_AddStringToObject(item, "path", p->webhook.path);
-        const config_auth *auth = webhook ? &p->webhook.auth : &p->vcenter.auth;
+        const config_auth *auth = config_provider_auth(p);
         if (auth->username)
             cJSON_AddStringToObject(item, "username", auth->username);
         cJSON_AddItemToArray(providers, item);

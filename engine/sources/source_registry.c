@@ -1,5 +1,6 @@
 /* Every event source type the config can name: one row each. */
 #include "sources/source.h"
+#include "sources/horizon/source_horizon.h"
 #include "sources/vcenter/source_vcenter.h"
 #include "sources/source_webhook.h"
 
@@ -8,6 +9,7 @@
 static const source_type *const source_types[] = {
     &webhook_source_type,
     &vcenter_source_type,
+    &horizon_source_type,
 };
 
 const source_type *source_type_find(const char *name)

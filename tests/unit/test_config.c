@@ -231,6 +231,95 @@ static void test_vcenter_provider(void)
     config_errors_free(&errors);
 }
 
+static void test_horizon_provider(void)
+{
+    config_errors errors = {0};
+    config *cfg = config_load(config_path("veba-horizon-knative.yaml"), &errors);
+    CHECK(cfg != NULL);
+    dump_errors(&errors);
+    if (cfg) {
+        const config_horizon *hz = &cfg->providers[0].horizon;
+        CHECK(cfg->providers[0].kind == PROVIDER_HORIZON);
+        CHECK_STR(config_provider_type_name(cfg->providers[0].kind), "horizon");
+        CHECK_STR(config_provider_address(&cfg->providers[0]), "https://api.myhorizon.corp.local");
+        CHECK_STR(hz->address, "https://api.myhorizon.corp.local");
+        CHECK(!hz->insecure_ssl);
+        CHECK(!hz->checkpoint);
+        CHECK_STR(hz->checkpoint_dir, "./checkpoints");
+        CHECK(hz->max_replay_age_seconds == 3600);
+        CHECK(!hz->sources_for_knative_format);
+        CHECK(hz->auth.type == AUTH_ACTIVE_DIRECTORY);
+        CHECK_STR(hz->auth.domain, "corp");
+        CHECK_STR(hz->auth.username, "administrator");
+        CHECK_STR(hz->auth.password, "ReplaceMe");
+        config_free(cfg);
+    }
+    config_errors_free(&errors);
+
+    /* Our additions, as for vCenter. */
+    cfg = parse_with("eventProvider:\n"
+                     "  type: horizon\n"
+                     "  name: hz\n"
+                     "  horizon:\n"
+                     "    address: https://horizon.local/\n"
+                     "    caFile: /etc/ssl/horizon.pem\n"
+                     "    checkpoint: true\n"
+                     "    checkpointDir: /var/lib/cp\n"
+                     "    maxReplayAge: 10m\n"
+                     "    eventFormat: sources-for-knative\n"
+                     "    auth:\n"
+                     "      type: active_directory\n"
+                     "      activeDirectoryAuth: {domain: corp, username: u, password: pw-hz}\n"
+                     "eventProcessor:\n"
+                     "  type: knative\n"
+                     "  name: sink\n"
+                     "  knative: {destination: {uri: 'http://127.0.0.1:9090/'}}\n",
+                     &errors);
+    CHECK(cfg != NULL);
+    dump_errors(&errors);
+    if (cfg) {
+        const config_horizon *hz = &cfg->providers[0].horizon;
+        CHECK_STR(hz->ca_file, "/etc/ssl/horizon.pem");
+        CHECK(hz->checkpoint);
+        CHECK_STR(hz->checkpoint_dir, "/var/lib/cp");
+        CHECK(hz->max_replay_age_seconds == 600);
+        CHECK(hz->sources_for_knative_format);
+        config_free(cfg);
+    }
+    config_errors_free(&errors);
+
+    /* Mistakes, each at its place: no auth, a bad URL, an unknown key, a bad format. */
+    cfg = parse_with("eventProvider:\n"
+                     "  type: horizon\n"
+                     "  name: hz\n"
+                     "  horizon:\n"
+                     "    address: horizon.local\n"
+                     "    insecureSsl: true\n"
+                     "    eventFormat: veba\n",
+                     &errors);
+    CHECK(cfg == NULL);
+    CHECK_ERROR(&errors, "t.yaml:9:14: eventProvider.horizon.address: expected an http:// or "
+                         "https:// URL");
+    CHECK_ERROR(&errors, "t.yaml:10:5: eventProvider.horizon.insecureSsl: unknown key");
+    CHECK_ERROR(&errors, "t.yaml:11:18: eventProvider.horizon.eventFormat: must be router or "
+                         "sources-for-knative");
+    CHECK_ERROR(&errors, "eventProvider.horizon.auth: is required");
+    config_errors_free(&errors);
+
+    /* Horizon logs in to Active Directory only. */
+    cfg = parse_with("eventProvider:\n"
+                     "  type: horizon\n"
+                     "  name: hz\n"
+                     "  horizon:\n"
+                     "    address: https://horizon.local\n"
+                     "    auth: {type: basic_auth, basicAuth: {username: u, password: pw-basic}}\n",
+                     &errors);
+    CHECK(cfg == NULL);
+    CHECK_ERROR(&errors, "t.yaml:10:18: eventProvider.horizon.auth.type: auth type 'basic_auth' "
+                         "is not accepted here (expected active_directory)");
+    config_errors_free(&errors);
+}
+
 static void test_other_types_not_supported(void)
 {
     config_errors errors = {0};
@@ -241,7 +330,8 @@ static void test_other_types_not_supported(void)
                    "    vcsim: {address: 'https://127.0.0.1:8989/sdk', insecureSSL: true}\n"
                    "  - type: horizon\n"
                    "    name: hz\n"
-                   "    horizon: {address: 'https://horizon.local'}\n"
+                   "    horizon: {address: 'https://horizon.local', auth: {type: active_directory, "
+                   "activeDirectoryAuth: {domain: d, username: u, password: pw1}}}\n"
                    "eventProcessors:\n"
                    "  - type: openfaas\n"
                    "    name: faas\n"
@@ -257,14 +347,13 @@ static void test_other_types_not_supported(void)
                    "        awsAccessKeyAuth: {accessKey: AKIA1, secretKey: topsecret}\n",
                    &errors);
     CHECK(cfg == NULL);
-    CHECK(errors.count == 3); /* aws_event_bridge runs now: its block is fine */
+    CHECK(errors.count == 2); /* aws_event_bridge and horizon run now: their blocks are fine */
     CHECK_ERROR(&errors, "t.yaml:6:11: eventProviders[0].type: eventProvider type 'vcsim' is not "
                          "supported yet");
-    CHECK_ERROR(&errors, "t.yaml:9:11: eventProviders[1].type: eventProvider type 'horizon' is "
-                         "not supported yet");
     CHECK_ERROR(&errors, "t.yaml:13:11: eventProcessors[0].type: eventProcessor type 'openfaas' "
                          "is not supported yet");
     CHECK(error_with(&errors, "aws_event_bridge") == NULL);
+    CHECK(error_with(&errors, "horizon") == NULL);
     dump_errors(&errors);
     config_errors_free(&errors);
 }
@@ -668,7 +757,8 @@ static void test_auth_forms(void)
                          "'oauth'");
     config_errors_free(&errors);
 
-    /* VEBA's horizon provider uses active_directory; the fields are read (domain optional). */
+    /* VEBA's horizon provider uses active_directory; domain, username and password are all
+     * required (Horizon's login takes a domain; VEBA refuses UPN logins too). */
     snprintf(body, sizeof body,
              "eventProvider:\n  type: horizon\n  name: hz\n  horizon:\n"
              "    address: https://horizon.local\n"
@@ -678,7 +768,9 @@ static void test_auth_forms(void)
     CHECK(parse_with(body, &errors) == NULL);
     CHECK_ERROR(&errors, "t.yaml:12:28: eventProvider.horizon.auth.activeDirectoryAuth.password: "
                          "is required (or 'passwordFile')");
-    CHECK(errors.count == 2); /* plus "not supported yet" */
+    CHECK_ERROR(&errors, "t.yaml:12:28: eventProvider.horizon.auth.activeDirectoryAuth.domain: "
+                         "is required");
+    CHECK(errors.count == 2);
     config_errors_free(&errors);
 }
 
@@ -732,6 +824,7 @@ int main(void)
     RUN_TEST(test_knative_ref_broker);
     RUN_TEST(test_multi_with_extensions);
     RUN_TEST(test_vcenter_provider);
+    RUN_TEST(test_horizon_provider);
     RUN_TEST(test_other_types_not_supported);
     RUN_TEST(test_many_errors_at_once);
     RUN_TEST(test_syntax_and_missing_file);

@@ -1,15 +1,14 @@
 /* Checkpoint file and the contiguous-done tracker. See checkpoint.h for the contract. */
 #include "sources/vcenter/checkpoint.h"
 
+#include "atomic_file.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_CHECKPOINT_BYTES (64 * 1024)
 
@@ -62,56 +61,6 @@ int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t 
     return 1;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* fsync of the directory makes the rename itself durable. */
-static int sync_directory(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static void make_directory(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        return;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(dir, 0755);
-            *p = '/';
-        }
-    }
-    mkdir(dir, 0755);
-}
-
 int checkpoint_save(const char *path, const checkpoint_record *record, char *err, size_t err_cap)
 {
     char created[64];
@@ -138,40 +87,12 @@ int checkpoint_save(const char *path, const checkpoint_record *record, char *err
         return -1;
     }
 
-    make_directory(path);
-    char temp[4200];
-    snprintf(temp, sizeof temp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0 ? -1 : 0;
-    const char *step = "create";
-    if (rc == 0 && write_all(fd, text, strlen(text)) != 0) {
-        rc = -1;
-        step = "write";
-    }
-    if (rc == 0 && fsync(fd) != 0) {
-        rc = -1;
-        step = "fsync";
-    }
+    const char *step = NULL;
+    int rc = atomic_file_write(path, text, strlen(text), &step);
     int saved_errno = errno;
-    if (fd >= 0 && close(fd) != 0 && rc == 0) {
-        rc = -1;
-        step = "close";
-        saved_errno = errno;
-    }
-    if (rc == 0 && rename(temp, path) != 0) {
-        rc = -1;
-        step = "rename";
-        saved_errno = errno;
-    }
     free(text);
     if (rc != 0) {
-        unlink(temp);
         snprintf(err, err_cap, "cannot %s checkpoint %s: %s", step, path, strerror(saved_errno));
-        return -1;
-    }
-    if (sync_directory(path) != 0) {
-        snprintf(err, err_cap, "cannot sync the directory of checkpoint %s: %s", path,
-                 strerror(errno));
         return -1;
     }
     return 0;

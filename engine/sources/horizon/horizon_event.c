@@ -1,0 +1,102 @@
+/* Horizon audit event conversion. See horizon_event.h. */
+#include "sources/horizon/horizon_event.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* JSON numbers arrive as doubles: integral and within 2^53 is exact for ids and ms times. */
+static bool integer_field(const cJSON *object, const char *name, int64_t *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, name);
+    if (!cJSON_IsNumber(item))
+        return false;
+    double v = item->valuedouble;
+    if (v != floor(v) || fabs(v) > 9007199254740992.0)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+bool horizon_event_fields(const cJSON *object, int64_t *id, int64_t *time_ms, const char **type,
+                          char *reason, size_t reason_cap)
+{
+    if (!cJSON_IsObject(object)) {
+        snprintf(reason, reason_cap, "not a JSON object");
+        return false;
+    }
+    if (!integer_field(object, "id", id)) {
+        snprintf(reason, reason_cap, "field id: missing or not an integer");
+        return false;
+    }
+    if (!integer_field(object, "time", time_ms)) {
+        snprintf(reason, reason_cap, "event %lld: field time: missing or not an integer",
+                 (long long)*id);
+        return false;
+    }
+    const cJSON *type_item = cJSON_GetObjectItemCaseSensitive(object, "type");
+    if (!cJSON_IsString(type_item) || !type_item->valuestring[0]) {
+        snprintf(reason, reason_cap, "event %lld: field type: missing or not a string",
+                 (long long)*id);
+        return false;
+    }
+    *type = type_item->valuestring;
+    return true;
+}
+
+void horizon_format_time_ms(int64_t time_ms, char *out, size_t cap)
+{
+    int64_t seconds = time_ms >= 0 ? time_ms / 1000 : -((-time_ms + 999) / 1000);
+    int millis = (int)(time_ms - seconds * 1000);
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03dZ", base, millis);
+}
+
+event *horizon_event_convert(const cJSON *object, horizon_event_format format,
+                             const char *source_url, char *reason, size_t reason_cap)
+{
+    int64_t id, time_ms;
+    const char *type;
+    if (!horizon_event_fields(object, &id, &time_ms, &type, reason, reason_cap))
+        return NULL;
+    char lower[256];
+    size_t n = 0;
+    for (; type[n] && n + 1 < sizeof lower; n++)
+        lower[n] = (char)tolower((unsigned char)type[n]);
+    lower[n] = '\0';
+    char ce_type[320], ce_id[32], ce_time[64];
+    snprintf(ce_type, sizeof ce_type,
+             format == HORIZON_FORMAT_SOURCES_KNATIVE ? "com.vmware.horizon.%s.v0"
+                                                      : "com.vmware.event.router/horizon.%s.v0",
+             lower);
+    snprintf(ce_id, sizeof ce_id, "%lld", (long long)id);
+    horizon_format_time_ms(time_ms, ce_time, sizeof ce_time);
+
+    event *ev = event_new();
+    cJSON *data = cJSON_Duplicate(object, 1);
+    if (!ev || !data) {
+        event_unref(ev);
+        cJSON_Delete(data);
+        snprintf(reason, reason_cap, "event %lld: out of memory", (long long)id);
+        return NULL;
+    }
+    bool ok =
+        event_set_attribute(ev, "specversion", "1.0") && event_set_attribute(ev, "id", ce_id) &&
+        event_set_attribute(ev, "source", source_url) && event_set_attribute(ev, "type", ce_type) &&
+        event_set_attribute(ev, "subject", type) && event_set_attribute(ev, "time", ce_time) &&
+        event_set_attribute(ev, "datacontenttype", "application/json");
+    if (!ok) {
+        event_unref(ev);
+        cJSON_Delete(data);
+        snprintf(reason, reason_cap, "event %lld: cannot set its attributes", (long long)id);
+        return NULL;
+    }
+    event_set_data_json(ev, data);
+    return ev;
+}
