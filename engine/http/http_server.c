@@ -907,12 +907,13 @@ static void refuse_connection(connection *conn, const char *why)
 {
     http_server *server = conn->server;
     log_refusal(server, why);
-    if (server->refusing_count >= MAX_REFUSING) {
+    bool flood = server->refusing_count >= MAX_REFUSING;
+    server->refusing_count++;
+    conn->refused = true; /* counted as refusing from here to its close */
+    if (flood) {
         connection_close(conn);
         return;
     }
-    server->refusing_count++;
-    conn->refused = true;
     conn->deadline = uv_now(server->loop) + linger_ms(server);
     char reason[200];
     snprintf(reason, sizeof reason, "%s, retry later", why);
