@@ -62,6 +62,7 @@ typedef enum {
     PHASE_HEAD,          /* request line and headers arriving (header timeout) */
     PHASE_HEAD_COMPLETE, /* the parser paused at the end of the head: checks run, then the body */
     PHASE_BODY,          /* body arriving (body timeout) */
+    PHASE_COMPLETE,      /* the parser paused at the end of the message: checks, then handler */
 } request_phase;
 
 struct connection {
@@ -734,9 +735,20 @@ static int on_body(http_parser *parser, const char *at, size_t len)
     return 0;
 }
 
+/* The parser stops here so that read_cb checks the last chunked framing before the handler runs
+ * (request_complete). */
 static int on_message_complete(http_parser *parser)
 {
     connection *conn = parser->data;
+    conn->phase = PHASE_COMPLETE;
+    http_parser_pause(parser, 1);
+    return 0;
+}
+
+/* Hands a complete request to the handler and sends its answer. */
+static void request_complete(connection *conn)
+{
+    http_parser *parser = &conn->parser;
     const char *names[MAX_HEADERS], *values[MAX_HEADERS];
     http_request request;
     build_request(conn, names, values, &request);
@@ -756,9 +768,6 @@ static int on_message_complete(http_parser *parser)
     conn->deadline = uv_now(conn->server->loop) + conn->server->limits.idle_timeout_ms;
     if (last)
         conn->closing = true; /* anything pipelined after the last request is ignored */
-    /* Stop so that read_cb checks the next request's head from its first byte. */
-    http_parser_pause(parser, 1);
-    return 0;
 }
 
 static const http_parser_settings parser_settings = {
@@ -829,8 +838,17 @@ static void parse_input(connection *conn, const char *data, size_t len)
                 if (!headers_arrived(conn))
                     return;
                 conn->prev_cr = false;
-            } else if (in_head || chunked) {
-                check_line_ends(conn, conn->scan_from, chunk + parsed);
+            } else {
+                /* The end of a message: its last framing (chunked) is checked first. */
+                if (in_head || chunked)
+                    check_line_ends(conn, conn->scan_from, chunk + parsed);
+                if (conn->line_end_error) {
+                    send_error(conn, 400, conn->line_end_error, NULL);
+                    return;
+                }
+                request_complete(conn);
+                if (conn->closing)
+                    return;
             }
             conn->after_chunk_data = false;
             offset += parsed;
