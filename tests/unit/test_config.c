@@ -621,8 +621,40 @@ static void test_scalar_types_and_extensions(void)
         CHECK(cfg->delivery.timeout_seconds == 2.5);
         CHECK(cfg->delivery.backoff_max_seconds == 90);
         CHECK(cfg->providers[0].webhook.max_body_bytes == 512 * 1024);
+        /* Intake limits left out: 0, the HTTP server's defaults. */
+        CHECK(cfg->providers[0].webhook.max_connections == 0);
+        CHECK(cfg->providers[0].webhook.header_timeout_seconds == 0);
     }
     config_free(cfg);
+    config_errors_free(&errors);
+
+    /* The webhook's intake limits. */
+    snprintf(body, sizeof body,
+             "eventProvider:\n  type: webhook\n  name: h\n"
+             "  webhook: {bindAddress: '0.0.0.0:0', path: /w, maxConnections: 100,\n"
+             "    maxBodySizeInFlight: 16MiB, headerTimeout: 5s, bodyTimeout: 20s,\n"
+             "    idleTimeout: 1m}\n%s",
+             knative_processor);
+    cfg = parse_with(body, &errors);
+    CHECK(cfg != NULL);
+    dump_errors(&errors);
+    if (cfg) {
+        const config_webhook *w = &cfg->providers[0].webhook;
+        CHECK(w->max_connections == 100);
+        CHECK(w->max_body_bytes_in_flight == 16 * 1024 * 1024);
+        CHECK(w->header_timeout_seconds == 5);
+        CHECK(w->body_timeout_seconds == 20);
+        CHECK(w->idle_timeout_seconds == 60);
+    }
+    config_free(cfg);
+    snprintf(body, sizeof body,
+             "eventProvider:\n  type: webhook\n  name: h\n"
+             "  webhook: {bindAddress: '0.0.0.0:0', path: /w, maxConnections: 0,\n"
+             "    headerTimeout: soon}\n%s",
+             knative_processor);
+    CHECK(parse_with(body, &errors) == NULL);
+    CHECK_ERROR(&errors, "eventProvider.webhook.maxConnections");
+    CHECK_ERROR(&errors, "eventProvider.webhook.headerTimeout");
     config_errors_free(&errors);
 }
 
