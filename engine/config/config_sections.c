@@ -254,7 +254,15 @@ static void read_webhook(config_checker *ck, const ynode *settings, const char *
     }
     check_size(ck, settings, path, "maxBodySize", &out->max_body_bytes);
     check_int(ck, settings, path, "maxConnections", 1, 1000000, &out->max_connections);
-    check_size(ck, settings, path, "maxBodySizeInFlight", &out->max_body_bytes_in_flight);
+    if (check_size(ck, settings, path, "maxBodySizeInFlight", &out->max_body_bytes_in_flight) &&
+        out->max_body_bytes_in_flight < out->max_body_bytes) {
+        /* One request that may never fit would get 503 forever. */
+        const ynode *value = check_value(ck, settings, path, "maxBodySizeInFlight", false);
+        char field[256];
+        check_path(field, sizeof field, path, "maxBodySizeInFlight");
+        check_error_at(ck, value->line, value->col, field,
+                       "must be at least maxBodySize (%zu bytes)", out->max_body_bytes);
+    }
     check_duration(ck, settings, path, "headerTimeout", &out->header_timeout_seconds);
     check_duration(ck, settings, path, "bodyTimeout", &out->body_timeout_seconds);
     check_duration(ck, settings, path, "idleTimeout", &out->idle_timeout_seconds);

@@ -178,10 +178,15 @@ static int webhook_create(const config_provider *config, const source_services *
         return -1;
     }
     http_server_set_header_check(source->server, check_headers);
+    /* Room for at least one request of the largest size, or it would get 503 forever. */
+    size_t in_flight = webhook->max_body_bytes_in_flight ? webhook->max_body_bytes_in_flight
+                                                         : HTTP_SERVER_DEFAULT_MAX_BODY_BYTES_TOTAL;
+    if (in_flight < max_body)
+        in_flight = max_body;
     http_server_set_limits(source->server,
                            &(http_server_limits){
                                .max_connections = (size_t)webhook->max_connections,
-                               .max_body_bytes_total = webhook->max_body_bytes_in_flight,
+                               .max_body_bytes_total = in_flight,
                                .header_timeout_ms = seconds_to_ms(webhook->header_timeout_seconds),
                                .body_timeout_ms = seconds_to_ms(webhook->body_timeout_seconds),
                                .idle_timeout_ms = seconds_to_ms(webhook->idle_timeout_seconds),

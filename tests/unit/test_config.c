@@ -650,11 +650,13 @@ static void test_scalar_types_and_extensions(void)
     snprintf(body, sizeof body,
              "eventProvider:\n  type: webhook\n  name: h\n"
              "  webhook: {bindAddress: '0.0.0.0:0', path: /w, maxConnections: 0,\n"
-             "    headerTimeout: soon}\n%s",
+             "    headerTimeout: soon, maxBodySize: 2MiB, maxBodySizeInFlight: 1MiB}\n%s",
              knative_processor);
     CHECK(parse_with(body, &errors) == NULL);
     CHECK_ERROR(&errors, "eventProvider.webhook.maxConnections");
     CHECK_ERROR(&errors, "eventProvider.webhook.headerTimeout");
+    CHECK_ERROR(&errors, "eventProvider.webhook.maxBodySizeInFlight: must be at least maxBodySize "
+                         "(2097152 bytes)");
     config_errors_free(&errors);
 }
 
