@@ -482,7 +482,7 @@ static void test_head_and_body_deadlines(void)
     uint64_t start = uv_hrtime();
     bool head_open = true, body_open = true;
     double head_closed_at = 0, body_closed_at = 0;
-    for (size_t i = 0; i < 30 && (head_open || body_open); i++) {
+    for (size_t i = 0; i < 50 && (head_open || body_open); i++) {
         if (head_open && !client_send(head->fd, trickle + i, 1)) {
             head_open = false;
             head_closed_at = (double)(uv_hrtime() - start) / 1e9;
@@ -495,8 +495,8 @@ static void test_head_and_body_deadlines(void)
     }
     CHECK(!head_open && !body_open);
     /* Closed near their deadlines (a send fails one byte after the close at the latest). */
-    CHECK(head_closed_at >= 0.35 && head_closed_at < 1.5);
-    CHECK(body_closed_at >= 0.55 && body_closed_at < 1.8);
+    CHECK(head_closed_at >= 0.35 && head_closed_at < 3.0);
+    CHECK(body_closed_at >= 0.55 && body_closed_at < 3.0);
     /* The idle keep-alive connection outlived both deadlines. */
     CHECK(client_send_str(idle->fd, "GET /a HTTP/1.1\r\n\r\n"));
     CHECK(client_read_response(idle, &response) == 200);
