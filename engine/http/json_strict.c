@@ -72,10 +72,21 @@ static bool utf8_sequence(json_cursor *c)
     return true;
 }
 
+/* Bytes a string may hold as they are: printable ASCII other than '"' and '\\'. Most of a JSON
+ * text is such runs, so they are skipped in a tight loop. */
+static bool is_plain_string_byte(unsigned char b)
+{
+    return b >= 0x20 && b < 0x80 && b != '"' && b != '\\';
+}
+
 static bool string_value(json_cursor *c)
 {
     c->p++; /* the opening quote */
     while (c->p < c->end) {
+        while (c->p < c->end && is_plain_string_byte(*c->p))
+            c->p++;
+        if (c->p == c->end)
+            break;
         unsigned char b = *c->p;
         if (b == '"') {
             c->p++;
