@@ -35,6 +35,13 @@ typedef struct config_webhook {
     char *path;         /* never "/" */
     config_auth auth;
     size_t max_body_bytes; /* 413 above this; default 4 MiB */
+    /* Intake bounds against floods and slow clients; 0 means the server's default
+     * (http/http_server.h): 512 connections, 64 MiB of bodies in flight, 10 s / 30 s / 120 s. */
+    int max_connections;             /* maxConnections */
+    size_t max_body_bytes_in_flight; /* maxBodySizeInFlight: all connections together */
+    double header_timeout_seconds;   /* headerTimeout: request line and headers */
+    double body_timeout_seconds;     /* bodyTimeout: the whole body */
+    double idle_timeout_seconds;     /* idleTimeout: keep-alive between requests */
 } config_webhook;
 
 typedef struct config_vcenter {

@@ -3,10 +3,13 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Secret files are passwords and keys, not documents; a larger file is a mistake in the path. */
 #define SECRET_FILE_MAX 65536
@@ -189,20 +192,50 @@ bool check_host_port(config_checker *ck, const ynode *parent, const char *path, 
     return parsed && replace_string(out, value->scalar);
 }
 
-/* Reads a secret file; NULL with errno set on failure. Strips one trailing newline (LF or CRLF),
- * the one editors and `echo` add. */
-static char *read_secret_file(const char *file_path)
+/* Reads a secret file; NULL with a reason in why on failure. Strips one trailing newline (LF or
+ * CRLF), the one editors and `echo` add. Only a regular file is read: opening a FIFO for reading
+ * blocks until a writer comes (check-config would hang), and a device may never end. The open is
+ * non-blocking for that reason, and the type is checked on the opened descriptor, not the path. */
+static char *read_secret_file(const char *file_path, char *why, size_t why_cap)
 {
-    FILE *file = fopen(file_path, "rb");
-    if (!file)
+    int fd = open(file_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(why, why_cap, "cannot read '%.200s': %s", file_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, why_cap, "'%.200s' is not a regular file (it is a %s)", file_path,
+                 S_ISFIFO(st.st_mode)   ? "FIFO"
+                 : S_ISDIR(st.st_mode)  ? "directory"
+                 : S_ISSOCK(st.st_mode) ? "socket"
+                                        : "device");
+        close(fd);
+        return NULL;
+    }
+    if (st.st_size > SECRET_FILE_MAX) {
+        snprintf(why, why_cap, "'%.200s' is larger than %d bytes", file_path, SECRET_FILE_MAX);
+        close(fd);
+        return NULL;
+    }
+    FILE *file = fdopen(fd, "rb");
+    if (!file) {
+        snprintf(why, why_cap, "cannot read '%.200s': %s", file_path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
     char *text = malloc(SECRET_FILE_MAX + 1);
     size_t len = text ? fread(text, 1, SECRET_FILE_MAX + 1, file) : 0;
-    int read_error = text ? ferror(file) : ENOMEM;
+    bool read_error = !text || ferror(file);
     fclose(file);
-    if (!text || read_error || len > SECRET_FILE_MAX) {
+    if (read_error || len > SECRET_FILE_MAX) {
+        snprintf(why, why_cap, "cannot read '%.200s': %s", file_path,
+                 !text        ? "out of memory"
+                 : read_error ? "read error"
+                              : "file too large");
         free(text);
-        errno = !text ? ENOMEM : read_error ? EIO : EFBIG;
         return NULL;
     }
     if (len > 0 && text[len - 1] == '\n')
@@ -274,10 +307,10 @@ bool check_secret(config_checker *ck, const ynode *parent, const char *path, con
     if (inline_value) {
         secret = resolve_secret(ck, inline_value, field);
     } else {
-        secret = read_secret_file(file_value->scalar);
+        char why[300];
+        secret = read_secret_file(file_value->scalar, why, sizeof why);
         if (!secret)
-            check_error_at(ck, file_value->line, file_value->col, file_field,
-                           "cannot read '%.200s': %s", file_value->scalar, strerror(errno));
+            check_error_at(ck, file_value->line, file_value->col, file_field, "%s", why);
         else if (!*secret)
             check_error_at(ck, file_value->line, file_value->col, file_field, "'%.200s' is empty",
                            file_value->scalar);

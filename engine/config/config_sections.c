@@ -240,7 +240,9 @@ static void read_webhook(config_checker *ck, const ynode *settings, const char *
                          config_webhook *out)
 {
     check_known_keys(ck, settings, path,
-                     (const char *const[]){"bindAddress", "path", "auth", "maxBodySize", NULL});
+                     (const char *const[]){"bindAddress", "path", "auth", "maxBodySize",
+                                           "maxConnections", "maxBodySizeInFlight", "headerTimeout",
+                                           "bodyTimeout", "idleTimeout", NULL});
     check_host_port(ck, settings, path, "bindAddress", true, &out->bind_address);
     if (check_string(ck, settings, path, "path", true, &out->path) &&
         (out->path[0] != '/' || strcmp(out->path, "/") == 0)) {
@@ -251,6 +253,19 @@ static void read_webhook(config_checker *ck, const ynode *settings, const char *
                        "must start with '/' and must not be '/' alone (e.g. /webhook)");
     }
     check_size(ck, settings, path, "maxBodySize", &out->max_body_bytes);
+    check_int(ck, settings, path, "maxConnections", 1, 1000000, &out->max_connections);
+    if (check_size(ck, settings, path, "maxBodySizeInFlight", &out->max_body_bytes_in_flight) &&
+        out->max_body_bytes_in_flight < out->max_body_bytes) {
+        /* One request that may never fit would get 503 forever. */
+        const ynode *value = check_value(ck, settings, path, "maxBodySizeInFlight", false);
+        char field[256];
+        check_path(field, sizeof field, path, "maxBodySizeInFlight");
+        check_error_at(ck, value->line, value->col, field,
+                       "must be at least maxBodySize (%zu bytes)", out->max_body_bytes);
+    }
+    check_duration(ck, settings, path, "headerTimeout", &out->header_timeout_seconds);
+    check_duration(ck, settings, path, "bodyTimeout", &out->body_timeout_seconds);
+    check_duration(ck, settings, path, "idleTimeout", &out->idle_timeout_seconds);
     read_auth(ck, settings, path, AUTH_ALLOW(AUTH_BASIC), &out->auth);
 }
 

@@ -2,6 +2,7 @@
  * the spec says: the media type application/cloudevents(-batch)+json selects structured (or
  * batched) mode; otherwise a ce-specversion header marks binary mode. */
 #include "http/cloudevents_http.h"
+#include "http/json_strict.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -55,20 +56,34 @@ static bool percent_decode(const char *value, char *out)
     return true;
 }
 
-static bool json_parse_exact(const char *text, size_t len, cJSON **out)
+/* Parses a body that must be exactly one strict JSON text (json_strict.h): cJSON alone would take
+ * NUL or control bytes as whitespace and leading zeros. On failure why says what and where. */
+static bool json_parse_exact(const char *text, size_t len, cJSON **out, char *why, size_t why_cap)
 {
-    const char *end = NULL;
-    cJSON *parsed = cJSON_ParseWithLengthOpts(text, len, &end, false);
-    if (!parsed)
+    if (!json_strict_check(text, len, why, why_cap))
         return false;
-    while (end < text + len && isspace((unsigned char)*end))
-        end++;
-    if (end != text + len) {
-        cJSON_Delete(parsed);
+    *out = cJSON_ParseWithLength(text, len);
+    if (!*out) {
+        /* Strict JSON that cJSON cannot build: a lone UTF-16 surrogate escape, or no memory. */
+        snprintf(why, why_cap, "cannot be decoded (a lone \\uD800-\\uDFFF escape?)");
         return false;
     }
-    *out = parsed;
     return true;
+}
+
+/* A CloudEvents attribute given twice is ambiguous (which one did the sender mean?): refused,
+ * where a lenient reading would let the last one win. Content-Type is data's type: the same. */
+static const char *duplicate_header(const http_request *request)
+{
+    for (size_t i = 0; i < request->header_count; i++) {
+        const char *name = request->header_names[i];
+        if (strncasecmp(name, "ce-", 3) != 0 && strcasecmp(name, "content-type") != 0)
+            continue;
+        for (size_t k = 0; k < i; k++)
+            if (strcasecmp(request->header_names[k], name) == 0)
+                return name;
+    }
+    return NULL;
 }
 
 static int return_one(event *ev, event ***events, size_t *count, char *reason, size_t reason_cap)
@@ -134,15 +149,22 @@ static int decode_binary(const http_request *request, event ***events, size_t *c
     if (request->body_len > 0) {
         bool declared_json =
             content_type && *content_type && event_content_type_is_json(content_type);
+        char why[160];
         if (declared_json) {
-            if (!event_set_data(ev, request->body, request->body_len, true)) {
-                snprintf(reason, reason_cap, "data is not valid JSON (datacontenttype '%.60s')",
+            if (!json_strict_check(request->body, request->body_len, why, sizeof why)) {
+                snprintf(reason, reason_cap,
+                         "data is not valid JSON (RFC 8259) %s (datacontenttype '%.60s')", why,
                          content_type);
                 goto invalid;
             }
+            if (!event_set_data(ev, request->body, request->body_len, true)) {
+                snprintf(reason, reason_cap, "out of memory");
+                goto invalid;
+            }
         } else if (!content_type || !*content_type) {
-            /* No declared type: keep JSON parsed when it is JSON, the bytes either way. */
-            if (!event_set_data(ev, request->body, request->body_len, true))
+            /* No declared type: keep JSON parsed when it is strict JSON, the bytes either way. */
+            if (!json_strict_check(request->body, request->body_len, why, sizeof why) ||
+                !event_set_data(ev, request->body, request->body_len, true))
                 event_set_data(ev, request->body, request->body_len, false);
         } else {
             event_set_data(ev, request->body, request->body_len, false);
@@ -161,8 +183,9 @@ static int decode_structured(const http_request *request, event ***events, size_
                              char *reason, size_t reason_cap)
 {
     cJSON *json = NULL;
-    if (!json_parse_exact(request->body, request->body_len, &json)) {
-        snprintf(reason, reason_cap, "structured event body is not valid JSON");
+    char why[160];
+    if (!json_parse_exact(request->body, request->body_len, &json, why, sizeof why)) {
+        snprintf(reason, reason_cap, "structured event body is not valid JSON (RFC 8259) %s", why);
         return -1;
     }
     event *ev = event_from_json(json, reason, reason_cap);
@@ -176,8 +199,9 @@ static int decode_batch(const http_request *request, event ***events, size_t *co
                         size_t reason_cap)
 {
     cJSON *json = NULL;
-    if (!json_parse_exact(request->body, request->body_len, &json)) {
-        snprintf(reason, reason_cap, "batch body is not valid JSON");
+    char why[160];
+    if (!json_parse_exact(request->body, request->body_len, &json, why, sizeof why)) {
+        snprintf(reason, reason_cap, "batch body is not valid JSON (RFC 8259) %s", why);
         return -1;
     }
     if (!cJSON_IsArray(json)) {
@@ -220,6 +244,11 @@ int cloudevents_http_decode(const http_request *request, event ***events, size_t
 {
     *events = NULL;
     *count = 0;
+    const char *twice = duplicate_header(request);
+    if (twice) {
+        snprintf(reason, reason_cap, "header '%.60s' is given more than once", twice);
+        return -1;
+    }
     const char *content_type = http_request_header(request, "content-type");
     if (media_type_is(content_type, "application/cloudevents+json"))
         return decode_structured(request, events, count, reason, reason_cap);

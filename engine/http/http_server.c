@@ -3,19 +3,29 @@
 #include "log.h"
 
 #include <http_parser.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
-/* Limits that keep one connection's memory small and bounded whatever a client sends. The
- * parser itself caps the header block (HTTP_MAX_HEADER_SIZE, 80 KiB). */
+/* Limits that keep one connection's memory small and bounded whatever a client sends: the head
+ * is capped at HTTP_SERVER_MAX_HEADER_BYTES (the parser's own cap is 80 KiB), the body at the
+ * server's per-request limit and the write queue at its high water mark. */
 #define MAX_HEADERS 100
 /* Stop reading from a client that pipelines faster than it reads its answers. */
-#define WRITE_QUEUE_HIGH_WATER (1024 * 1024)
-/* Idle keep-alive connections and half-closed ones are reaped by the sweep timer. */
-#define DEFAULT_IDLE_TIMEOUT_MS 120000
+#define WRITE_QUEUE_HIGH_WATER (128 * 1024)
+/* Connections that exceed the caps get a 503 with the reason, then linger to deliver it; beyond
+ * this many at once (a flood) they are closed without an answer, so refusing costs no more. */
+#define MAX_REFUSING 64
+/* File descriptors kept free of served connections: outgoing deliveries (maxInFlight plus idle
+ * keep-alive connections), dead-letter and checkpoint files, listeners, logs. */
+#define FD_RESERVE 128
+#define REFUSAL_LOG_INTERVAL_MS 10000
 #define MAX_LINGER_MS 2000
 #define MAX_SWEEP_INTERVAL_MS 1000
 /* Buffers above this are freed after their request instead of being kept for the next one. */
@@ -29,9 +39,14 @@ struct http_server {
     uv_tcp_t listener;
     uv_timer_t sweeper;
     size_t max_body_bytes;
-    uint64_t idle_timeout_ms;
+    http_server_limits limits; /* defaults applied */
     http_handler_fn handler;
+    http_header_check_fn header_check; /* NULL: every request's body is read */
     void *user;
+    size_t connection_count;     /* served connections */
+    size_t refusing_count;       /* connections being sent a refusal */
+    size_t body_bytes_in_flight; /* reserved by the requests whose bodies are being read */
+    uint64_t last_refusal_log;
     connection *connections; /* doubly linked list of open connections */
     int open_handles;        /* listener + sweeper + connections not yet closed */
     bool closing;
@@ -40,6 +55,15 @@ struct http_server {
 };
 
 typedef enum { PARSE_NONE, PARSE_URL, PARSE_FIELD, PARSE_VALUE } parse_state;
+
+/* Where a connection is in its current request; each phase has its own deadline. */
+typedef enum {
+    PHASE_IDLE,          /* between requests (keep-alive idle timeout) */
+    PHASE_HEAD,          /* request line and headers arriving (header timeout) */
+    PHASE_HEAD_COMPLETE, /* the parser paused at the end of the head: checks run, then the body */
+    PHASE_BODY,          /* body arriving (body timeout) */
+    PHASE_COMPLETE,      /* the parser paused at the end of the message: checks, then handler */
+} request_phase;
 
 struct connection {
     uv_tcp_t tcp;
@@ -59,9 +83,21 @@ struct connection {
     char *body;
     size_t body_len, body_cap;
 
-    int error_status; /* set by a callback that refuses the request (413, 400) */
-    bool closing;     /* no more requests: answer the last one, then close */
-    bool shut_down;   /* our side is shut; waiting for the peer's EOF or the linger timeout */
+    request_phase phase;
+    size_t body_reserved; /* this request's share of the server's body_bytes_in_flight */
+    /* Line ends are checked on the raw bytes of the head and of chunked framing (never of body
+     * data), because http_parser takes any byte after a CR as its LF. */
+    const char *scan_from;      /* raw bytes before this were checked */
+    bool prev_cr;               /* the last checked byte was a CR */
+    bool after_chunk_data;      /* the next framing byte must start a CRLF */
+    const char *line_end_error; /* what was wrong, or NULL */
+    int error_status;           /* set by a callback that refuses the request (413, 400) */
+    char error_reason[200];
+    bool url_split; /* path and query point into text */
+    const char *path, *query;
+    bool refused;   /* over a cap: answered 503 without being read */
+    bool closing;   /* no more requests: answer the last one, then close */
+    bool shut_down; /* our side is shut; waiting for the peer's EOF or the linger timeout */
     bool reading;
     bool handle_closed;
     uint64_t deadline; /* uv_now() after which the sweeper closes the connection */
@@ -111,12 +147,18 @@ static const char *status_text(int status)
         return "Method Not Allowed";
     case 413:
         return "Payload Too Large";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
     case 429:
         return "Too Many Requests";
     case 500:
         return "Internal Server Error";
     case 503:
         return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
     default:
         return "Unknown";
     }
@@ -124,7 +166,47 @@ static const char *status_text(int status)
 
 static uint64_t linger_ms(const http_server *server)
 {
-    return server->idle_timeout_ms < MAX_LINGER_MS ? server->idle_timeout_ms : MAX_LINGER_MS;
+    uint64_t idle = server->limits.idle_timeout_ms;
+    return idle < MAX_LINGER_MS ? idle : MAX_LINGER_MS;
+}
+
+/* Served connections of every server in the process, against one file descriptor budget. */
+static atomic_size_t process_connections;
+
+static size_t fd_budget(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+        return SIZE_MAX;
+    size_t fds = (size_t)limit.rlim_cur;
+    return fds > 2 * FD_RESERVE ? fds - FD_RESERVE : fds / 2;
+}
+
+/* One server may take three quarters of the budget, so another (the metrics server's /healthz)
+ * still finds room while the first is flooded. */
+static size_t connection_cap(const http_server *server)
+{
+    size_t budget = fd_budget();
+    size_t share = budget == SIZE_MAX ? SIZE_MAX : budget - budget / 4;
+    return server->limits.max_connections < share ? server->limits.max_connections : share;
+}
+
+/* ---- request body bytes ---- */
+
+static bool body_reserve(connection *conn, size_t bytes)
+{
+    http_server *server = conn->server;
+    if (bytes > server->limits.max_body_bytes_total - server->body_bytes_in_flight)
+        return false;
+    server->body_bytes_in_flight += bytes;
+    conn->body_reserved += bytes;
+    return true;
+}
+
+static void body_release(connection *conn)
+{
+    conn->server->body_bytes_in_flight -= conn->body_reserved;
+    conn->body_reserved = 0;
 }
 
 /* ---- handle lifetime ---- */
@@ -162,6 +244,13 @@ static void connection_close(connection *conn)
     if (conn->handle_closed)
         return;
     conn->handle_closed = true;
+    body_release(conn);
+    if (conn->refused) {
+        conn->server->refusing_count--;
+    } else {
+        conn->server->connection_count--;
+        atomic_fetch_sub(&process_connections, 1);
+    }
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -285,15 +374,52 @@ static void send_response(connection *conn, const http_response *response, bool 
     send_bytes(conn, w);
 }
 
-static void send_error(connection *conn, int status)
+/* The last answer of a connection: {"error": reason} (the status text when reason is NULL).
+ * Reasons may quote what the client sent, so they are JSON-escaped here. */
+static void send_error(connection *conn, int status, const char *reason, const char *extra_headers)
 {
-    char body[64];
-    int len = snprintf(body, sizeof body, "{\"error\": \"%s\"}", status_text(status));
+    if (!reason || !*reason)
+        reason = status_text(status);
+    char body[512];
+    size_t n = (size_t)snprintf(body, sizeof body, "{\"error\": \"");
+    for (const unsigned char *p = (const unsigned char *)reason; *p && n + 8 < sizeof body; p++) {
+        if (*p == '"' || *p == '\\')
+            n += (size_t)snprintf(body + n, sizeof body - n, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            n += (size_t)snprintf(body + n, sizeof body - n, "\\u%04x", *p);
+        else
+            body[n++] = (char)*p;
+    }
+    n += (size_t)snprintf(body + n, sizeof body - n, "\"}");
     http_response response = {.status = status,
                               .content_type = "application/json",
                               .body = body,
-                              .body_len = (size_t)len};
+                              .body_len = n,
+                              .extra_headers = extra_headers};
     send_response(conn, &response, true, false);
+    conn->closing = true;
+}
+
+/* Refuses the request being read with a reason; the connection closes after the answer. */
+static bool refuse(connection *conn, int status, const char *extra_headers, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool refuse(connection *conn, int status, const char *extra_headers, const char *fmt, ...)
+{
+    char reason[300];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(reason, sizeof reason, fmt, args);
+    va_end(args);
+    send_error(conn, status, reason, extra_headers);
+    return false;
+}
+
+/* Records why a parser callback stops the request; read_cb sends the answer. */
+static int callback_error(connection *conn, int status, const char *reason)
+{
+    conn->error_status = status;
+    snprintf(conn->error_reason, sizeof conn->error_reason, "%s", reason);
+    return -1;
 }
 
 /* ---- parsing ---- */
@@ -316,6 +442,14 @@ static bool text_append(connection *conn, const char *data, size_t len)
     return true;
 }
 
+/* Appends a piece of the head, refusing a head larger than the limit (431). */
+static int head_append(connection *conn, const char *data, size_t len)
+{
+    if (conn->text_len + len > HTTP_SERVER_MAX_HEADER_BYTES)
+        return callback_error(conn, 431, "request headers are larger than 32 KiB");
+    return text_append(conn, data, len) ? 0 : -1;
+}
+
 /* Ends the string being collected (URL, name or value) so a new one can start. */
 static bool text_terminate(connection *conn)
 {
@@ -323,6 +457,36 @@ static bool text_terminate(connection *conn)
         return false;
     conn->text_len++; /* keep the NUL that text_append wrote */
     return true;
+}
+
+/* Checks raw bytes of the head or of chunked framing: every CR must start a CRLF (RFC 9112
+ * section 2.2; a bare LF is allowed as the RFC lets recipients do), and chunk data must be
+ * followed by a line end. */
+static void check_line_ends(connection *conn, const char *from, const char *to)
+{
+    while (from < to && !conn->line_end_error) {
+        if (conn->after_chunk_data) {
+            conn->after_chunk_data = false;
+            if (*from != '\r' && *from != '\n') {
+                conn->line_end_error = "chunk data is not followed by CRLF";
+                return;
+            }
+        }
+        if (conn->prev_cr) {
+            conn->prev_cr = false;
+            if (*from != '\n') {
+                conn->line_end_error = "bare CR in the request (lines must end in CRLF)";
+                return;
+            }
+            from++;
+            continue;
+        }
+        const char *cr = memchr(from, '\r', (size_t)(to - from));
+        if (!cr)
+            return;
+        conn->prev_cr = true;
+        from = cr + 1;
+    }
 }
 
 static int on_message_begin(http_parser *parser)
@@ -333,6 +497,8 @@ static int on_message_begin(http_parser *parser)
     conn->header_count = 0;
     conn->url_offset = 0;
     conn->state = PARSE_NONE;
+    conn->phase = PHASE_HEAD;
+    conn->deadline = uv_now(conn->server->loop) + conn->server->limits.header_timeout_ms;
     return 0;
 }
 
@@ -340,7 +506,7 @@ static int on_url(http_parser *parser, const char *at, size_t len)
 {
     connection *conn = parser->data;
     conn->state = PARSE_URL;
-    return text_append(conn, at, len) ? 0 : -1;
+    return head_append(conn, at, len);
 }
 
 static int on_header_field(http_parser *parser, const char *at, size_t len)
@@ -349,15 +515,13 @@ static int on_header_field(http_parser *parser, const char *at, size_t len)
     if (conn->state != PARSE_FIELD) {
         if (!text_terminate(conn))
             return -1;
-        if (conn->header_count == MAX_HEADERS) {
-            conn->error_status = 400;
-            return -1;
-        }
+        if (conn->header_count == MAX_HEADERS)
+            return callback_error(conn, 431, "more than 100 request headers");
         conn->name_offsets[conn->header_count++] = conn->text_len;
         conn->state = PARSE_FIELD;
     }
     size_t start = conn->text_len;
-    if (!text_append(conn, at, len))
+    if (head_append(conn, at, len) < 0)
         return -1;
     for (size_t i = start; i < conn->text_len; i++)
         if (conn->text[i] >= 'A' && conn->text[i] <= 'Z')
@@ -374,17 +538,11 @@ static int on_header_value(http_parser *parser, const char *at, size_t len)
         conn->value_offsets[conn->header_count - 1] = conn->text_len;
         conn->state = PARSE_VALUE;
     }
-    return text_append(conn, at, len) ? 0 : -1;
+    return head_append(conn, at, len);
 }
 
-static bool expects_continue(connection *conn)
-{
-    for (size_t i = 0; i < conn->header_count; i++)
-        if (strcmp(conn->text + conn->name_offsets[i], "expect") == 0)
-            return strcasecmp(conn->text + conn->value_offsets[i], "100-continue") == 0;
-    return false;
-}
-
+/* The parser stops here so that read_cb checks the head's raw bytes and the request before a
+ * single body byte is parsed (headers_arrived). */
 static int on_headers_complete(http_parser *parser)
 {
     connection *conn = parser->data;
@@ -394,53 +552,13 @@ static int on_headers_complete(http_parser *parser)
             return -1;
         conn->value_offsets[conn->header_count - 1] = conn->text_len;
     }
-    if (conn->state == PARSE_NONE) {
-        /* never reached: the parser requires a URL */
-        conn->error_status = 400;
-        return -1;
-    }
+    if (conn->state == PARSE_NONE) /* never reached: the parser requires a URL */
+        return callback_error(conn, 400, "request without a target");
     if (!text_terminate(conn))
         return -1;
     conn->state = PARSE_NONE;
-    if ((parser->flags & F_CONTENTLENGTH) &&
-        parser->content_length > conn->server->max_body_bytes) {
-        conn->error_status = 413;
-        return -1;
-    }
-    if (expects_continue(conn)) {
-        static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        write_request *w = malloc(sizeof *w + sizeof continue_line);
-        if (!w)
-            return -1;
-        w->last = false;
-        w->len = sizeof continue_line - 1;
-        memcpy(w->bytes, continue_line, w->len);
-        send_bytes(conn, w);
-    }
-    return 0;
-}
-
-static int on_body(http_parser *parser, const char *at, size_t len)
-{
-    connection *conn = parser->data;
-    if (len > conn->server->max_body_bytes - conn->body_len) {
-        conn->error_status = 413;
-        return -1;
-    }
-    if (conn->body_len + len > conn->body_cap) {
-        size_t cap = conn->body_cap ? conn->body_cap : 1024;
-        while (cap < conn->body_len + len)
-            cap *= 2;
-        if (parser->flags & F_CONTENTLENGTH && cap > conn->body_len + len + parser->content_length)
-            cap = conn->body_len + len + parser->content_length;
-        char *grown = realloc(conn->body, cap);
-        if (!grown)
-            return -1;
-        conn->body = grown;
-        conn->body_cap = cap;
-    }
-    memcpy(conn->body + conn->body_len, at, len);
-    conn->body_len += len;
+    conn->phase = PHASE_HEAD_COMPLETE;
+    http_parser_pause(parser, 1);
     return 0;
 }
 
@@ -464,23 +582,178 @@ static void split_url(char *url, const char **path, const char **query)
     *path = url;
 }
 
-static int on_message_complete(http_parser *parser)
+/* The request as handlers see it; names and values point into conn->text. The URL is split in
+ * place once (the first call), so later calls find the same path. */
+static void build_request(connection *conn, const char **names, const char **values,
+                          http_request *request)
 {
-    connection *conn = parser->data;
-    const char *names[MAX_HEADERS], *values[MAX_HEADERS];
     for (size_t i = 0; i < conn->header_count; i++) {
         names[i] = conn->text + conn->name_offsets[i];
         values[i] = conn->text + conn->value_offsets[i];
     }
-    http_request request = {
-        .method = http_method_str((enum http_method)parser->method),
+    *request = (http_request){
+        .method = http_method_str((enum http_method)conn->parser.method),
         .header_names = names,
         .header_values = values,
         .header_count = conn->header_count,
         .body = conn->body ? conn->body : "",
         .body_len = conn->body_len,
     };
-    split_url(conn->text + conn->url_offset, &request.path, &request.query);
+    if (!conn->url_split) {
+        split_url(conn->text + conn->url_offset, &conn->path, &conn->query);
+        conn->url_split = true;
+    }
+    request->path = conn->path;
+    request->query = conn->query;
+}
+
+/* A header value equal to want (case-insensitive), ignoring trailing whitespace. */
+static bool value_is(const char *value, const char *want)
+{
+    size_t len = strlen(value);
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    return len == strlen(want) && strncasecmp(value, want, len) == 0;
+}
+
+/* Everything decided from the head, in order: the framing rules (RFC 9112, strictly), the body
+ * size, the owner's header check (authentication), room for the body among all connections,
+ * and only then 100 Continue. False when the request was answered and the connection closes. */
+static bool headers_arrived(connection *conn)
+{
+    http_server *server = conn->server;
+    http_parser *parser = &conn->parser;
+    if (conn->line_end_error)
+        return refuse(conn, 400, NULL, "%s", conn->line_end_error);
+    if (parser->http_major != 1 || parser->http_minor > 1)
+        return refuse(conn, 505, NULL, "HTTP/%u.%u is not supported (only HTTP/1.0 and HTTP/1.1)",
+                      parser->http_major, parser->http_minor);
+    const char *transfer_encoding = NULL, *expect = NULL;
+    size_t transfer_encodings = 0, content_lengths = 0;
+    for (size_t i = 0; i < conn->header_count; i++) {
+        const char *name = conn->text + conn->name_offsets[i];
+        const char *value = conn->text + conn->value_offsets[i];
+        if (strcmp(name, "transfer-encoding") == 0) {
+            transfer_encodings++;
+            transfer_encoding = value;
+        } else if (strcmp(name, "content-length") == 0) {
+            content_lengths++;
+        } else if (strcmp(name, "expect") == 0) {
+            expect = value;
+        }
+    }
+    if (transfer_encodings > 1)
+        return refuse(conn, 400, NULL, "Transfer-Encoding is given more than once");
+    if (transfer_encoding && content_lengths)
+        return refuse(conn, 400, NULL,
+                      "both Content-Length and Transfer-Encoding (send one of them)");
+    if (transfer_encoding && !value_is(transfer_encoding, "chunked"))
+        return refuse(conn, 400, NULL, "Transfer-Encoding '%.60s' is not supported (only chunked)",
+                      transfer_encoding);
+    if (transfer_encoding && parser->http_minor == 0)
+        return refuse(conn, 400, NULL, "Transfer-Encoding in an HTTP/1.0 request");
+    if (expect && !value_is(expect, "100-continue"))
+        return refuse(conn, 417, NULL, "Expect '%.60s' is not supported (only 100-continue)",
+                      expect);
+    bool has_length = parser->flags & F_CONTENTLENGTH;
+    if (has_length && parser->content_length > server->max_body_bytes)
+        return refuse(conn, 413, NULL, "request body of %llu bytes is over the limit of %zu bytes",
+                      (unsigned long long)parser->content_length, server->max_body_bytes);
+    if (server->header_check) {
+        const char *names[MAX_HEADERS], *values[MAX_HEADERS];
+        http_request request;
+        build_request(conn, names, values, &request);
+        http_response response = {.status = 500};
+        if (!server->header_check(server->user, &request, &response)) {
+            send_response(conn, &response, true, parser->method == HTTP_HEAD);
+            conn->closing = true;
+            return false;
+        }
+    }
+    if (has_length && !body_reserve(conn, (size_t)parser->content_length))
+        return refuse(conn, 503, "Retry-After: 1\r\n",
+                      "request bodies being read exceed %zu bytes, retry later",
+                      server->limits.max_body_bytes_total);
+    if (expect && parser->http_minor == 1) {
+        static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        write_request *w = malloc(sizeof *w + sizeof continue_line);
+        if (!w) {
+            connection_close(conn);
+            return false;
+        }
+        w->last = false;
+        w->len = sizeof continue_line - 1;
+        memcpy(w->bytes, continue_line, w->len);
+        send_bytes(conn, w);
+    }
+    conn->phase = PHASE_BODY;
+    conn->deadline = uv_now(server->loop) + server->limits.body_timeout_ms;
+    return true;
+}
+
+static int on_body(http_parser *parser, const char *at, size_t len)
+{
+    connection *conn = parser->data;
+    http_server *server = conn->server;
+    bool chunked = parser->flags & F_CHUNKED;
+    if (chunked) {
+        check_line_ends(conn, conn->scan_from, at);
+        conn->scan_from = at + len;
+        conn->prev_cr = false;
+        conn->after_chunk_data = true;
+        if (conn->line_end_error)
+            return callback_error(conn, 400, conn->line_end_error);
+    }
+    if (len > server->max_body_bytes - conn->body_len) {
+        snprintf(conn->error_reason, sizeof conn->error_reason,
+                 "request body is over the limit of %zu bytes", server->max_body_bytes);
+        conn->error_status = 413;
+        return -1;
+    }
+    if (conn->body_len + len > conn->body_cap) {
+        size_t cap = conn->body_cap ? conn->body_cap : 1024;
+        while (cap < conn->body_len + len)
+            cap *= 2;
+        /* A declared length (reserved at the head, within maxBodySize) is allocated at once:
+         * no regrowth, no copies, and no freed intermediate buffers. */
+        if (parser->flags & F_CONTENTLENGTH)
+            cap = conn->body_len + len + parser->content_length;
+        /* A chunked body reserves its bytes as it grows; a Content-Length one did at its head. */
+        if (cap > conn->body_reserved && !body_reserve(conn, cap - conn->body_reserved)) {
+            snprintf(conn->error_reason, sizeof conn->error_reason,
+                     "request bodies being read exceed %zu bytes, retry later",
+                     server->limits.max_body_bytes_total);
+            conn->error_status = 503;
+            return -1;
+        }
+        char *grown = realloc(conn->body, cap);
+        if (!grown)
+            return -1;
+        conn->body = grown;
+        conn->body_cap = cap;
+    }
+    memcpy(conn->body + conn->body_len, at, len);
+    conn->body_len += len;
+    return 0;
+}
+
+/* The parser stops here so that read_cb checks the last chunked framing before the handler runs
+ * (request_complete). */
+static int on_message_complete(http_parser *parser)
+{
+    connection *conn = parser->data;
+    conn->phase = PHASE_COMPLETE;
+    http_parser_pause(parser, 1);
+    return 0;
+}
+
+/* Hands a complete request to the handler and sends its answer. */
+static void request_complete(connection *conn)
+{
+    http_parser *parser = &conn->parser;
+    const char *names[MAX_HEADERS], *values[MAX_HEADERS];
+    http_request request;
+    build_request(conn, names, values, &request);
 
     http_response response = {.status = 500};
     conn->server->handler(conn->server->user, &request, &response);
@@ -491,11 +764,12 @@ static int on_message_complete(http_parser *parser)
     /* Do not let one large request pin its buffers for the life of a keep-alive connection. */
     if (conn->text_cap > KEEP_BUFFER_BYTES || conn->body_cap > KEEP_BUFFER_BYTES)
         connection_free_request(conn);
-    if (last) {
-        conn->closing = true;
-        http_parser_pause(parser, 1); /* ignore anything pipelined after the last request */
-    }
-    return 0;
+    body_release(conn);
+    conn->url_split = false;
+    conn->phase = PHASE_IDLE;
+    conn->deadline = uv_now(conn->server->loop) + conn->server->limits.idle_timeout_ms;
+    if (last)
+        conn->closing = true; /* anything pipelined after the last request is ignored */
 }
 
 static const http_parser_settings parser_settings = {
@@ -524,6 +798,80 @@ static void stop_reading(connection *conn)
     conn->reading = false;
 }
 
+static const char *parser_error_reason(enum http_errno err)
+{
+    switch (err) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return "Content-Length is given more than once, or with Transfer-Encoding";
+    case HPE_INVALID_CONTENT_LENGTH:
+        return "invalid Content-Length";
+    case HPE_INVALID_VERSION:
+        return "invalid HTTP version";
+    case HPE_INVALID_METHOD:
+        return "invalid method";
+    case HPE_HEADER_OVERFLOW:
+        return "request headers are too large";
+    case HPE_LF_EXPECTED:
+        return "bare CR in the request (lines must end in CRLF)";
+    default:
+        return http_errno_description(err);
+    }
+}
+
+/* Feeds one read to the parser. The parser stops at the end of each head (checked before its
+ * body) and of each message (so the next head's raw bytes are checked from its first byte). */
+static void parse_input(connection *conn, const char *data, size_t len)
+{
+    size_t offset = 0;
+    while (offset < len) {
+        const char *chunk = data + offset;
+        bool in_head = conn->phase == PHASE_IDLE || conn->phase == PHASE_HEAD;
+        conn->scan_from = chunk;
+        size_t parsed = http_parser_execute(&conn->parser, &parser_settings, chunk, len - offset);
+        enum http_errno err = HTTP_PARSER_ERRNO(&conn->parser);
+        if (conn->closing)
+            return; /* the last request was answered */
+        bool chunked = conn->parser.flags & F_CHUNKED;
+        if (err == HPE_PAUSED) {
+            http_parser_pause(&conn->parser, 0);
+            if (conn->phase == PHASE_HEAD_COMPLETE) {
+                /* The parser stopped on the head's last byte (what it took as the final LF). */
+                check_line_ends(conn, conn->scan_from, chunk + parsed + 1);
+                if (!headers_arrived(conn))
+                    return;
+                conn->prev_cr = false;
+            } else {
+                /* The end of a message: its last framing (chunked) is checked first. */
+                if (in_head || chunked)
+                    check_line_ends(conn, conn->scan_from, chunk + parsed);
+                if (conn->line_end_error) {
+                    send_error(conn, 400, conn->line_end_error, NULL);
+                    return;
+                }
+                request_complete(conn);
+                if (conn->closing)
+                    return;
+            }
+            conn->after_chunk_data = false;
+            offset += parsed;
+            continue;
+        }
+        if (err == HPE_OK && parsed == len - offset) {
+            if (in_head || (conn->phase == PHASE_BODY && chunked))
+                check_line_ends(conn, conn->scan_from, data + len);
+            if (conn->line_end_error)
+                send_error(conn, 400, conn->line_end_error, NULL);
+            return;
+        }
+        if (conn->error_status)
+            send_error(conn, conn->error_status, conn->error_reason,
+                       conn->error_status == 503 ? "Retry-After: 1\r\n" : NULL);
+        else
+            send_error(conn, 400, parser_error_reason(err), NULL);
+        return;
+    }
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     connection *conn = stream->data;
@@ -542,16 +890,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (conn->shut_down || conn->closing)
         return; /* draining what the peer still sends after our last answer */
-    conn->deadline = uv_now(conn->server->loop) + conn->server->idle_timeout_ms;
-    size_t parsed = http_parser_execute(&conn->parser, &parser_settings, buf->base, (size_t)nread);
-    enum http_errno err = HTTP_PARSER_ERRNO(&conn->parser);
+    parse_input(conn, buf->base, (size_t)nread);
     if (conn->closing) {
         stop_reading(conn);
-        return;
-    }
-    if (err != HPE_OK || parsed != (size_t)nread) {
-        conn->closing = true;
-        send_error(conn, conn->error_status ? conn->error_status : 400);
         return;
     }
     if (uv_stream_get_write_queue_size(stream) > WRITE_QUEUE_HIGH_WATER)
@@ -571,10 +912,44 @@ static void start_reading(connection *conn)
 
 /* ---- accepting ---- */
 
+static void log_refusal(http_server *server, const char *why)
+{
+    uint64_t now = uv_now(server->loop);
+    if (server->last_refusal_log && now - server->last_refusal_log < REFUSAL_LOG_INTERVAL_MS)
+        return;
+    server->last_refusal_log = now;
+    log_warn("http", "port %d: refusing connections: %s", http_server_port(server), why);
+}
+
+/* Over a cap: a 503 with the reason, then the usual half-close and linger; in a flood of them,
+ * just the close. */
+static void refuse_connection(connection *conn, const char *why)
+{
+    http_server *server = conn->server;
+    log_refusal(server, why);
+    bool flood = server->refusing_count >= MAX_REFUSING;
+    server->refusing_count++;
+    conn->refused = true; /* counted as refusing from here to its close */
+    if (flood) {
+        connection_close(conn);
+        return;
+    }
+    conn->deadline = uv_now(server->loop) + linger_ms(server);
+    char reason[200];
+    snprintf(reason, sizeof reason, "%s, retry later", why);
+    send_error(conn, 503, reason, "Retry-After: 1\r\n");
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     http_server *server = listener->data;
-    if (status < 0 || server->closing)
+    if (status < 0) {
+        /* EMFILE: libuv accepts and drops the connection with its spare descriptor. */
+        if (!server->closing)
+            log_refusal(server, uv_strerror(status));
+        return;
+    }
+    if (server->closing)
         return;
     connection *conn = calloc(1, sizeof *conn);
     if (!conn)
@@ -583,6 +958,8 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_tcp_init(server->loop, &conn->tcp);
     conn->tcp.data = conn;
     server->open_handles++;
+    server->connection_count++;
+    atomic_fetch_add(&process_connections, 1);
     conn->next = server->connections;
     if (conn->next)
         conn->next->prev = conn;
@@ -591,10 +968,28 @@ static void on_connection(uv_stream_t *listener, int status)
         connection_close(conn);
         return;
     }
+    size_t cap = connection_cap(server);
+    size_t budget = fd_budget();
+    char why[160] = "";
+    if (server->connection_count > cap)
+        snprintf(why, sizeof why, "too many connections (limit %zu)", cap);
+    else if (atomic_load(&process_connections) > budget)
+        snprintf(why, sizeof why, "too many connections in the process (%zu file descriptors)",
+                 budget);
+    if (*why) {
+        server->connection_count--;
+        atomic_fetch_sub(&process_connections, 1);
+        refuse_connection(conn, why);
+        return;
+    }
     uv_tcp_nodelay(&conn->tcp, 1);
     http_parser_init(&conn->parser, HTTP_REQUEST);
     conn->parser.data = conn;
-    conn->deadline = uv_now(server->loop) + server->idle_timeout_ms;
+    /* A silent new connection is both idle and late with its head: the shorter deadline. */
+    uint64_t first = server->limits.header_timeout_ms < server->limits.idle_timeout_ms
+                         ? server->limits.header_timeout_ms
+                         : server->limits.idle_timeout_ms;
+    conn->deadline = uv_now(server->loop) + first;
     start_reading(conn);
 }
 
@@ -665,6 +1060,7 @@ http_server *http_server_start(uv_loop_t *loop, const char *bind_address, size_t
     }
     server->loop = loop;
     server->max_body_bytes = max_body_bytes;
+    http_server_set_limits(server, &(http_server_limits){0});
     server->handler = handler;
     server->user = user;
     uv_tcp_init(loop, &server->listener);
@@ -681,23 +1077,64 @@ http_server *http_server_start(uv_loop_t *loop, const char *bind_address, size_t
     uv_timer_init(loop, &server->sweeper);
     server->sweeper.data = server;
     server->open_handles++;
-    server->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     uv_timer_start(&server->sweeper, sweep, MAX_SWEEP_INTERVAL_MS, MAX_SWEEP_INTERVAL_MS);
     uv_unref((uv_handle_t *)&server->sweeper);
+    http_server_set_limits(server, &server->limits);
     return server;
 }
 
-void http_server_set_idle_timeout(http_server *server, uint64_t idle_ms)
+void http_server_set_header_check(http_server *server, http_header_check_fn check)
 {
-    server->idle_timeout_ms = idle_ms ? idle_ms : DEFAULT_IDLE_TIMEOUT_MS;
-    /* Sweep often enough that a short timeout is honoured to within a quarter of itself. */
-    uint64_t interval = server->idle_timeout_ms / 4;
+    server->header_check = check;
+}
+
+static uint64_t or_default(uint64_t value, uint64_t fallback)
+{
+    return value ? value : fallback;
+}
+
+void http_server_set_limits(http_server *server, const http_server_limits *limits)
+{
+    http_server_limits *l = &server->limits;
+    l->max_connections = or_default(limits->max_connections, HTTP_SERVER_DEFAULT_MAX_CONNECTIONS);
+    l->max_body_bytes_total =
+        or_default(limits->max_body_bytes_total, HTTP_SERVER_DEFAULT_MAX_BODY_BYTES_TOTAL);
+    l->header_timeout_ms =
+        or_default(limits->header_timeout_ms, HTTP_SERVER_DEFAULT_HEADER_TIMEOUT_MS);
+    l->body_timeout_ms = or_default(limits->body_timeout_ms, HTTP_SERVER_DEFAULT_BODY_TIMEOUT_MS);
+    l->idle_timeout_ms = or_default(limits->idle_timeout_ms, HTTP_SERVER_DEFAULT_IDLE_TIMEOUT_MS);
+    if (!uv_is_active((uv_handle_t *)&server->sweeper))
+        return; /* http_server_start arms it */
+    /* Sweep often enough that each deadline is honoured to within a quarter of itself. */
+    uint64_t shortest = l->idle_timeout_ms;
+    if (l->header_timeout_ms < shortest)
+        shortest = l->header_timeout_ms;
+    if (l->body_timeout_ms < shortest)
+        shortest = l->body_timeout_ms;
+    uint64_t interval = shortest / 4;
     if (interval > MAX_SWEEP_INTERVAL_MS)
         interval = MAX_SWEEP_INTERVAL_MS;
     if (interval == 0)
         interval = 1;
     uv_timer_start(&server->sweeper, sweep, interval, interval);
     uv_unref((uv_handle_t *)&server->sweeper);
+}
+
+void http_server_set_idle_timeout(http_server *server, uint64_t idle_ms)
+{
+    http_server_limits limits = server->limits;
+    limits.idle_timeout_ms = idle_ms;
+    http_server_set_limits(server, &limits);
+}
+
+size_t http_server_connection_count(const http_server *server)
+{
+    return server->connection_count;
+}
+
+size_t http_server_body_bytes_in_flight(const http_server *server)
+{
+    return server->body_bytes_in_flight;
 }
 
 int http_server_port(const http_server *server)

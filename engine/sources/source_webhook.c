@@ -1,6 +1,8 @@
 /* The webhook source. Answers follow the VMware Event Router's webhook provider: 202 when the
- * events are queued, 400 with the reason for an invalid CloudEvent, 401 without valid basic auth,
- * 503 with Retry-After when the queue has no room (the sender keeps the event, nothing is lost). */
+ * events are queued, 400 with the reason for an invalid CloudEvent, 401 without valid basic auth
+ * (decided on the headers, before the body is read), 413 for a body over maxBodySize or a batch
+ * that could never fit the queue, 503 with Retry-After when the queue has no room (the sender
+ * keeps the event, nothing is lost). */
 #include "sources/source_webhook.h"
 
 #include "http/basic_auth.h"
@@ -39,26 +41,41 @@ static void answer_error(http_response *response, int status, const char *reason
     response->body_len = strlen(body);
 }
 
-static void handle_request(void *user, const http_request *request, http_response *response)
+/* Runs on the headers, before any body byte is read: an unauthenticated or misdirected request
+ * costs no body memory, and 100 Continue is sent only when the body will be taken. */
+static bool check_headers(void *user, const http_request *request, http_response *response)
 {
     webhook_source *source = user;
     provider_stats *stats = source->services.stats;
     if (strcmp(request->path, source->config->webhook.path) != 0) {
         answer_error(response, 404, "not found");
-        return;
+        return false;
     }
     if (strcmp(request->method, "POST") != 0) {
         answer_error(response, 405, "method not allowed");
         response->extra_headers = "Allow: POST\r\n";
-        return;
+        return false;
     }
     if (!basic_auth_allows(&source->auth, request)) {
         if (stats)
             stats->events_err++;
         answer_error(response, 401, "unauthorized");
         response->extra_headers = "WWW-Authenticate: Basic realm=\"event-router\"\r\n";
-        return;
+        return false;
     }
+    if (source->paused) {
+        answer_error(response, 503, "source paused from the console, retry later");
+        response->extra_headers = "Retry-After: 1\r\n";
+        return false;
+    }
+    return true;
+}
+
+/* The server has run check_headers on this request: path, method and credentials are right. */
+static void handle_request(void *user, const http_request *request, http_response *response)
+{
+    webhook_source *source = user;
+    provider_stats *stats = source->services.stats;
     if (source->paused) {
         answer_error(response, 503, "source paused from the console, retry later");
         response->extra_headers = "Retry-After: 1\r\n";
@@ -79,6 +96,21 @@ static void handle_request(void *user, const http_request *request, http_respons
         events[i]->source_name = source->config->name;
         events[i]->received_ns = now;
     }
+    size_t capacity = source->services.queue->capacity;
+    if (count > capacity) {
+        /* Retrying cannot help a batch that would not fit even an empty queue. */
+        for (size_t i = 0; i < count; i++)
+            event_unref(events[i]);
+        free(events);
+        if (stats)
+            stats->events_err++;
+        snprintf(reason, sizeof reason,
+                 "batch of %zu events is larger than the queue can ever hold (%zu); send smaller "
+                 "batches",
+                 count, capacity);
+        answer_error(response, 413, reason);
+        return;
+    }
     bool queued = event_queue_push_all(source->services.queue, events, count);
     /* The queue took its own references; ours go either way. */
     for (size_t i = 0; i < count; i++)
@@ -94,6 +126,11 @@ static void handle_request(void *user, const http_request *request, http_respons
     if (stats)
         stats->events_total += count;
     response->status = 202;
+}
+
+static uint64_t seconds_to_ms(double seconds)
+{
+    return seconds > 0 ? (uint64_t)(seconds * 1000 + 0.5) : 0;
 }
 
 static void webhook_free(webhook_source *source)
@@ -140,6 +177,20 @@ static int webhook_create(const config_provider *config, const source_services *
         webhook_free(source);
         return -1;
     }
+    http_server_set_header_check(source->server, check_headers);
+    /* Room for at least one request of the largest size, or it would get 503 forever. */
+    size_t in_flight = webhook->max_body_bytes_in_flight ? webhook->max_body_bytes_in_flight
+                                                         : HTTP_SERVER_DEFAULT_MAX_BODY_BYTES_TOTAL;
+    if (in_flight < max_body)
+        in_flight = max_body;
+    http_server_set_limits(source->server,
+                           &(http_server_limits){
+                               .max_connections = (size_t)webhook->max_connections,
+                               .max_body_bytes_total = in_flight,
+                               .header_timeout_ms = seconds_to_ms(webhook->header_timeout_seconds),
+                               .body_timeout_ms = seconds_to_ms(webhook->body_timeout_seconds),
+                               .idle_timeout_ms = seconds_to_ms(webhook->idle_timeout_seconds),
+                           });
     log_info("webhook", "%s: listening on %s (port %d) path %s", config->name,
              webhook->bind_address, http_server_port(source->server), webhook->path);
     *state = source;

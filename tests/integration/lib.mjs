@@ -128,12 +128,14 @@ export function writeConfig(config, dir = makeTmpDir(), name = 'config.yaml') {
 /**
  * A complete RouterConfig: webhook -> knative sink, metrics and dead letters on given ports/dirs.
  * o: webhookPort, metricsPort, sinkUrl, deadLetterDir, encoding, auth {username, password},
- *    maxBodySize, delivery {...} (merged over fast test defaults), queue {...}.
+ *    maxBodySize, webhook {...} (more webhook keys), delivery {...} (merged over fast test
+ *    defaults), queue {...}.
  */
 export function routerConfig(o) {
   const webhook = { bindAddress: `127.0.0.1:${o.webhookPort}`, path: o.path ?? '/webhook' };
   if (o.auth) webhook.auth = { type: 'basic_auth', basicAuth: { username: o.auth.username, password: o.auth.password } };
   if (o.maxBodySize) webhook.maxBodySize = o.maxBodySize;
+  Object.assign(webhook, o.webhook ?? {}); // any other webhook keys (limits, timeouts)
   return {
     apiVersion: 'event-router.vmware.com/v1alpha1',
     kind: 'RouterConfig',

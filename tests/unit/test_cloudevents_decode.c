@@ -169,6 +169,91 @@ static void test_binary_mode_validation_reasons(void)
     CHECK_CONTAINS(reason, "percent-encoding");
 }
 
+/* Regression (issue 11): data declared JSON is held to RFC 8259, not cJSON's leniency (NUL or
+ * control bytes as whitespace, leading zeros), and the reason says what and where. */
+static void test_strict_json_data(void)
+{
+    event **events;
+    size_t count;
+    const char *json[] = {"ce-specversion",
+                          "1.0",
+                          "ce-id",
+                          "1",
+                          "ce-source",
+                          "s",
+                          "ce-type",
+                          "t",
+                          "content-type",
+                          "application/vnd.vmware+json; charset=utf-8",
+                          NULL};
+    fake_request f;
+    const http_request *request = make_request(&f, json, NULL);
+    f.request.body = "{\"a\":\0 1}";
+    f.request.body_len = 9;
+    CHECK(cloudevents_http_decode(request, &events, &count, reason, sizeof reason) == -1);
+    CHECK_CONTAINS(reason, "data is not valid JSON (RFC 8259) at byte 5 (0x00): NUL byte");
+    CHECK(decode(json, "{\"a\":\x01 1}", &events, &count) == -1);
+    CHECK_CONTAINS(reason, "control byte");
+    CHECK(decode(json, "{\"a\": 012}", &events, &count) == -1);
+    CHECK_CONTAINS(reason, "leading zero");
+    CHECK(decode(json, "{\"a\": 12} ", &events, &count) == 0);
+    if (count == 1)
+        free_events(events, count);
+
+    /* Without a declared type, lenient JSON is kept as bytes, not parsed. */
+    const char *untyped[] = {"ce-specversion", "1.0", "ce-id", "1", "ce-source", "s",
+                             "ce-type",        "t",   NULL};
+    CHECK(decode(untyped, "[012]", &events, &count) == 0);
+    if (count == 1) {
+        CHECK(events[0]->data_json == NULL);
+        free_events(events, count);
+    }
+
+    /* Structured and batched bodies are JSON too. */
+    const char *structured[] = {"content-type", "application/cloudevents+json", NULL};
+    CHECK(decode(structured,
+                 "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\","
+                 "\"data\":007}",
+                 &events, &count) == -1);
+    CHECK_CONTAINS(reason, "structured event body is not valid JSON (RFC 8259) at byte");
+    CHECK_CONTAINS(reason, "leading zero");
+    const char *batch[] = {"content-type", "application/cloudevents-batch+json", NULL};
+    CHECK(decode(batch, "[{\"specversion\":\"1.0\"},]", &events, &count) == -1);
+    CHECK_CONTAINS(reason,
+                   "batch body is not valid JSON (RFC 8259) at byte 23 (']'): trailing comma");
+}
+
+/* Regression (issue 11): a second ce-id (any ce- attribute, or Content-Type) was taken, the last
+ * one winning; it is refused naming the header. */
+static void test_duplicate_attribute_headers(void)
+{
+    event **events;
+    size_t count;
+    const char *twice[] = {"ce-specversion", "1.0", "ce-id", "1", "ce-source", "s",
+                           "ce-type",        "t",   "ce-id", "2", NULL};
+    CHECK(decode(twice, NULL, &events, &count) == -1);
+    CHECK_CONTAINS(reason, "header 'ce-id' is given more than once");
+    const char *types[] = {"ce-specversion",
+                           "1.0",
+                           "ce-id",
+                           "1",
+                           "ce-source",
+                           "s",
+                           "ce-type",
+                           "t",
+                           "content-type",
+                           "text/plain",
+                           "content-type",
+                           "application/json",
+                           NULL};
+    CHECK(decode(types, "x", &events, &count) == -1);
+    CHECK_CONTAINS(reason, "header 'content-type' is given more than once");
+    const char *structured[] = {
+        "content-type", "application/cloudevents+json", "ce-id", "1", "ce-id", "2", NULL};
+    CHECK(decode(structured, "{}", &events, &count) == -1);
+    CHECK_CONTAINS(reason, "'ce-id'");
+}
+
 static void test_structured_mode(void)
 {
     const char *headers[] = {"content-type", "application/cloudevents+json; charset=UTF-8", NULL};
@@ -260,6 +345,8 @@ int main(void)
     RUN_TEST(test_binary_mode);
     RUN_TEST(test_binary_mode_data_kinds);
     RUN_TEST(test_binary_mode_validation_reasons);
+    RUN_TEST(test_strict_json_data);
+    RUN_TEST(test_duplicate_attribute_headers);
     RUN_TEST(test_structured_mode);
     RUN_TEST(test_batched_mode);
     RUN_TEST(test_not_a_cloudevent);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char configs_dir[1024];
@@ -620,8 +621,42 @@ static void test_scalar_types_and_extensions(void)
         CHECK(cfg->delivery.timeout_seconds == 2.5);
         CHECK(cfg->delivery.backoff_max_seconds == 90);
         CHECK(cfg->providers[0].webhook.max_body_bytes == 512 * 1024);
+        /* Intake limits left out: 0, the HTTP server's defaults. */
+        CHECK(cfg->providers[0].webhook.max_connections == 0);
+        CHECK(cfg->providers[0].webhook.header_timeout_seconds == 0);
     }
     config_free(cfg);
+    config_errors_free(&errors);
+
+    /* The webhook's intake limits. */
+    snprintf(body, sizeof body,
+             "eventProvider:\n  type: webhook\n  name: h\n"
+             "  webhook: {bindAddress: '0.0.0.0:0', path: /w, maxConnections: 100,\n"
+             "    maxBodySizeInFlight: 16MiB, headerTimeout: 5s, bodyTimeout: 20s,\n"
+             "    idleTimeout: 1m}\n%s",
+             knative_processor);
+    cfg = parse_with(body, &errors);
+    CHECK(cfg != NULL);
+    dump_errors(&errors);
+    if (cfg) {
+        const config_webhook *w = &cfg->providers[0].webhook;
+        CHECK(w->max_connections == 100);
+        CHECK(w->max_body_bytes_in_flight == 16 * 1024 * 1024);
+        CHECK(w->header_timeout_seconds == 5);
+        CHECK(w->body_timeout_seconds == 20);
+        CHECK(w->idle_timeout_seconds == 60);
+    }
+    config_free(cfg);
+    snprintf(body, sizeof body,
+             "eventProvider:\n  type: webhook\n  name: h\n"
+             "  webhook: {bindAddress: '0.0.0.0:0', path: /w, maxConnections: 0,\n"
+             "    headerTimeout: soon, maxBodySize: 2MiB, maxBodySizeInFlight: 1MiB}\n%s",
+             knative_processor);
+    CHECK(parse_with(body, &errors) == NULL);
+    CHECK_ERROR(&errors, "eventProvider.webhook.maxConnections");
+    CHECK_ERROR(&errors, "eventProvider.webhook.headerTimeout");
+    CHECK_ERROR(&errors, "eventProvider.webhook.maxBodySizeInFlight: must be at least maxBodySize "
+                         "(2097152 bytes)");
     config_errors_free(&errors);
 }
 
@@ -718,6 +753,52 @@ static void test_secret_sources(void)
     unsetenv("EVENT_ROUTER_TEST_SECRET");
     unlink(file);
     free(file);
+}
+
+/* Regression (issue 11): a FIFO as passwordFile hung check-config (open for reading blocks until a
+ * writer comes); a directory or a FIFO is refused at its place, naming the field and the type. */
+static void test_secret_file_must_be_regular(void)
+{
+    char fifo[] = "/tmp/test_config_fifo_XXXXXX";
+    int fd = mkstemp(fifo);
+    CHECK(fd >= 0);
+    close(fd);
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    config_errors errors = {0};
+    char body[2048];
+    snprintf(body, sizeof body,
+             "eventProvider:\n  type: webhook\n  name: h\n"
+             "  webhook:\n    bindAddress: 127.0.0.1:1\n    path: /w\n"
+             "    auth: {type: basic_auth, basicAuth: {username: u, passwordFile: '%s'}}\n"
+             "eventProcessor:\n  type: knative\n  name: s\n  knative:\n"
+             "    destination: {uri: 'http://127.0.0.1:2/'}\n"
+             "    auth: {type: basic_auth, basicAuth: {username: u, passwordFile: /tmp}}\n",
+             fifo);
+    CHECK(parse_with(body, &errors) == NULL);
+    char want[256];
+    snprintf(want, sizeof want,
+             "t.yaml:11:69: eventProvider.webhook.auth.basicAuth.passwordFile: '%s' is not a "
+             "regular file (it is a FIFO)",
+             fifo);
+    CHECK_ERROR(&errors, want);
+    CHECK_ERROR(&errors, "t.yaml:17:69: eventProcessor.knative.auth.basicAuth.passwordFile: '/tmp' "
+                         "is not a regular file (it is a directory)");
+    config_errors_free(&errors);
+    unlink(fifo);
+}
+
+/* Regression (issue 11): a value with a newline split check-config's message over two lines. */
+static void test_error_messages_stay_on_one_line(void)
+{
+    config_errors errors = {0};
+    CHECK(parse_with("eventProvider:\n  type: \"web\\nhook\\r\\x01\"\n  name: h\n", &errors) ==
+          NULL);
+    const char *message = error_with(&errors, "eventProvider.type");
+    CHECK_CONTAINS(message, "'web\\nhook\\r\\x01'");
+    for (size_t i = 0; i < errors.count; i++)
+        CHECK(strpbrk(errors.messages[i], "\r\n\x01") == NULL);
+    config_errors_free(&errors);
 }
 
 static void test_auth_forms(void)
@@ -835,6 +916,8 @@ int main(void)
     RUN_TEST(test_scalar_types_and_extensions);
     RUN_TEST(test_scalar_parsers);
     RUN_TEST(test_secret_sources);
+    RUN_TEST(test_secret_file_must_be_regular);
+    RUN_TEST(test_error_messages_stay_on_one_line);
     RUN_TEST(test_auth_forms);
     RUN_TEST(test_secret_never_in_errors);
     log_forget_secrets();

@@ -232,6 +232,280 @@ static void test_malformed_request_is_400_and_closes(void)
     fixture_stop(&f);
 }
 
+/* One raw request on a new connection: the status, the answer in response, and whether the
+ * server closed the connection after it. */
+static int raw_exchange(const fixture *f, const char *bytes, size_t len, bool *closed)
+{
+    client_reader *r = open_client(f);
+    CHECK(client_send(r->fd, bytes, len));
+    int status = client_read_response(r, &response);
+    if (closed)
+        *closed = client_sees_close(r);
+    close_client(r);
+    return status;
+}
+
+/* Regression (issue 11): the parser's leniencies are refused with the reason, before the
+ * handler runs: versions other than 1.0/1.1, bare CR line ends (in the head and in chunked
+ * framing), Transfer-Encoding other than exactly chunked, and Content-Length with it. */
+static void test_strict_http11(void)
+{
+    fixture f;
+    if (!fixture_start(&f))
+        return;
+    int before = atomic_load(&handled);
+    static const struct {
+        const char *request;
+        int status;
+        const char *reason;
+    } cases[] = {
+        {"GET /x HTTP/9.9\r\n\r\n", 505, "HTTP/9.9 is not supported (only HTTP/1.0 and HTTP/1.1)"},
+        {"GET /x HTTP/1.2\r\n\r\n", 505, "HTTP/1.2 is not supported"},
+        {"GET /x HTTP/2.0\r\n\r\n", 505, "HTTP/2.0 is not supported"},
+        {"GET /x HTTP/1.1\rX-A: b\r\n\r\n", 400, "bare CR"},
+        {"GET /x HTTP/1.1\r\nX-A: b\rX-B: c\r\n\r\n", 400, "bare CR"},
+        {"POST /x HTTP/1.1\r\nContent-Length: 2\r\n\rxab", 400, "bare CR"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\rxab\r\n0\r\n\r\n", 400,
+         "bare CR"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\n0\r\n\r\n", 400,
+         "chunk data is not followed by CRLF"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", 400,
+         "Transfer-Encoding 'gzip, chunked' is not supported (only chunked)"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nab", 400, "Transfer-Encoding"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "0\r\n\r\n",
+         400, "Transfer-Encoding is given more than once"},
+        {"POST /x HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400, "Content-Length"},
+        {"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n0\r\n\r\n",
+         400, "Content-Length"},
+        {"POST /x HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", 400,
+         "Content-Length is given more than once"},
+        {"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+         "Transfer-Encoding in an HTTP/1.0 request"},
+        {"POST /x HTTP/1.1\r\nExpect: magic\r\nContent-Length: 2\r\n\r\nab", 417,
+         "Expect 'magic' is not supported"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool closed = false;
+        int status = raw_exchange(&f, cases[i].request, strlen(cases[i].request), &closed);
+        if (status != cases[i].status)
+            fprintf(stderr, "  case %zu: %d %s\n", i, status, response.body);
+        CHECK(status == cases[i].status);
+        CHECK_CONTAINS(response.body, cases[i].reason);
+        CHECK(closed);
+    }
+    CHECK(atomic_load(&handled) == before);
+
+    /* What is allowed stays allowed: CRLF everywhere, bare LF line ends, 1.0, chunked split
+     * across reads with the CRLF of the framing cut in two. */
+    CHECK(raw_exchange(&f, "GET /a HTTP/1.0\r\n\r\n", 19, NULL) == 200);
+    CHECK(raw_exchange(&f, "GET /a HTTP/1.1\nX-Test: lf\n\n", 28, NULL) == 200);
+    CHECK_CONTAINS(response.body, "|lf|");
+    client_reader *r = open_client(&f);
+    const char *pieces[] = {"POST /c HTTP/1.1\r\nTransfer-Encoding: Chunked \r\n\r", "\n3\r",
+                            "\nabc\r", "\n0\r\n\r", "\n"};
+    for (size_t i = 0; i < 5; i++) {
+        CHECK(client_send_str(r->fd, pieces[i]));
+        usleep(20 * 1000);
+    }
+    CHECK(client_read_response(r, &response) == 200);
+    CHECK_CONTAINS(response.body, "|abc");
+    close_client(r);
+
+    /* A head over 32 KiB is 431. */
+    size_t big = HTTP_SERVER_MAX_HEADER_BYTES + 100;
+    char *head = malloc(big + 64);
+    int n = snprintf(head, 64, "GET /a HTTP/1.1\r\nX-Big: ");
+    memset(head + n, 'a', big);
+    memcpy(head + n + big, "\r\n\r\n", 4);
+    CHECK(raw_exchange(&f, head, (size_t)n + big + 4, NULL) == 431);
+    free(head);
+    fixture_stop(&f);
+}
+
+static atomic_int checked;
+
+/* Refuses /private without "authorization: yes" before its body; /paused says 503. */
+static bool check_private(void *user, const http_request *request, http_response *response)
+{
+    (void)user;
+    atomic_fetch_add(&checked, 1);
+    CHECK(request->body_len == 0);
+    const char *auth = http_request_header(request, "authorization");
+    if (strcmp(request->path, "/private") == 0 && !(auth && strcmp(auth, "yes") == 0)) {
+        response->status = 401;
+        response->body = "{\"error\": \"unauthorized\"}";
+        response->body_len = strlen(response->body);
+        response->extra_headers = "WWW-Authenticate: Basic realm=\"t\"\r\n";
+        return false;
+    }
+    return true;
+}
+
+/* Regression (issue 11): bodies were read before authentication. The header check answers on
+ * the head (the announced body is never sent here, yet the 401 comes), and 100 Continue goes
+ * out only for a request that will be read. */
+static void test_header_check_runs_before_the_body(void)
+{
+    fixture f;
+    if (!fixture_start(&f))
+        return;
+    http_server_set_header_check(f.server, check_private);
+    int before = atomic_load(&handled);
+    client_reader *r = open_client(&f);
+    CHECK(client_send_str(r->fd, "POST /private HTTP/1.1\r\nContent-Length: 1000\r\n"
+                                 "Expect: 100-continue\r\n\r\n"));
+    CHECK(client_read_response(r, &response) == 401);
+    CHECK(response_header(&response, "WWW-Authenticate") != NULL);
+    CHECK(client_sees_close(r));
+    close_client(r);
+    CHECK(atomic_load(&handled) == before);
+
+    /* Allowed: 100 Continue first, then the body, then the handler's answer. */
+    r = open_client(&f);
+    CHECK(client_send_str(r->fd, "POST /private HTTP/1.1\r\nAuthorization: yes\r\n"
+                                 "Content-Length: 3\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(client_read_response(r, &response) == 100);
+    CHECK(client_send_str(r->fd, "abc"));
+    CHECK(client_read_response(r, &response) == 200);
+    CHECK_CONTAINS(response.body, "|abc");
+    close_client(r);
+
+    /* Too large: 413 instead of 100, before the header check is asked. */
+    int asked = atomic_load(&checked);
+    r = open_client(&f);
+    CHECK(client_send_str(r->fd, "POST /private HTTP/1.1\r\nAuthorization: yes\r\n"
+                                 "Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n"));
+    CHECK(client_read_response(r, &response) == 413);
+    CHECK_CONTAINS(response.body, "request body of 5000 bytes is over the limit of 1024 bytes");
+    close_client(r);
+    CHECK(atomic_load(&checked) == asked);
+
+    /* HTTP/1.0 does not know 100 Continue: none is sent. */
+    r = open_client(&f);
+    CHECK(client_send_str(r->fd, "POST /open HTTP/1.0\r\nContent-Length: 2\r\n"
+                                 "Expect: 100-continue\r\n\r\nok"));
+    CHECK(client_read_response(r, &response) == 200);
+    close_client(r);
+    fixture_stop(&f);
+}
+
+/* The connection cap refuses with a 503 and a reason; room again once connections close. */
+static void test_connection_cap(void)
+{
+    fixture f;
+    if (!fixture_start(&f))
+        return;
+    http_server_set_limits(f.server, &(http_server_limits){.max_connections = 3});
+    client_reader *held[3];
+    for (int i = 0; i < 3; i++) {
+        held[i] = open_client(&f);
+        CHECK(client_send_str(held[i]->fd, "GET /a HTTP/1.1\r\n\r\n"));
+        CHECK(client_read_response(held[i], &response) == 200);
+    }
+    client_reader *r = open_client(&f);
+    CHECK(client_read_response(r, &response) == 503);
+    CHECK_CONTAINS(response.body, "too many connections (limit 3), retry later");
+    CHECK(response_header(&response, "Retry-After") != NULL);
+    CHECK(client_sees_close(r));
+    close_client(r);
+    close_client(held[0]);
+    usleep(100 * 1000);
+    r = open_client(&f);
+    CHECK(client_send_str(r->fd, "GET /a HTTP/1.1\r\n\r\n"));
+    CHECK(client_read_response(r, &response) == 200);
+    close_client(r);
+    close_client(held[1]);
+    close_client(held[2]);
+    fixture_stop(&f);
+}
+
+/* Bodies being read are bounded in bytes across connections: 503 beyond, room again after. */
+static void test_total_body_bytes(void)
+{
+    fixture f;
+    if (!fixture_start(&f))
+        return;
+    http_server_set_limits(f.server, &(http_server_limits){.max_body_bytes_total = 1500});
+    client_reader *first = open_client(&f);
+    CHECK(client_send_str(first->fd, "POST /a HTTP/1.1\r\nContent-Length: 1000\r\n\r\nabc"));
+    usleep(100 * 1000);
+    client_reader *second = open_client(&f);
+    CHECK(client_send_str(second->fd, "POST /b HTTP/1.1\r\nContent-Length: 1000\r\n\r\n"));
+    CHECK(client_read_response(second, &response) == 503);
+    CHECK_CONTAINS(response.body, "request bodies being read exceed 1500 bytes, retry later");
+    CHECK(response_header(&response, "Retry-After") != NULL);
+    close_client(second);
+    /* A chunked body counts as it grows. */
+    client_reader *chunked = open_client(&f);
+    CHECK(client_send_str(chunked->fd, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    char chunk[700];
+    memset(chunk, 'c', sizeof chunk);
+    CHECK(client_send_str(chunked->fd, "2bc\r\n"));
+    CHECK(client_send(chunked->fd, chunk, sizeof chunk));
+    CHECK(client_send_str(chunked->fd, "\r\n"));
+    CHECK(client_read_response(chunked, &response) == 503);
+    close_client(chunked);
+    /* The first finishes; its bytes are released. */
+    char rest[997];
+    memset(rest, 'x', sizeof rest);
+    CHECK(client_send(first->fd, rest, sizeof rest));
+    CHECK(client_read_response(first, &response) == 200);
+    close_client(first);
+    usleep(50 * 1000);
+    bool closed;
+    char request[1100];
+    int n = snprintf(request, sizeof request, "POST /d HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+    memset(request + n, 'd', 1000);
+    CHECK(raw_exchange(&f, request, (size_t)n + 1000, &closed) == 200);
+    fixture_stop(&f);
+}
+
+/* Regression (issue 11): each byte restarted the idle timer, so a client sending one byte at a
+ * time held its connection forever. The head and the body now have deadlines of their own. */
+static void test_head_and_body_deadlines(void)
+{
+    fixture f;
+    if (!fixture_start(&f))
+        return;
+    http_server_set_limits(f.server, &(http_server_limits){.header_timeout_ms = 400,
+                                                           .body_timeout_ms = 600,
+                                                           .idle_timeout_ms = 5000});
+    client_reader *head = open_client(&f);
+    client_reader *body = open_client(&f);
+    client_reader *idle = open_client(&f);
+    CHECK(client_send_str(body->fd, "POST /b HTTP/1.1\r\nContent-Length: 100\r\n\r\n"));
+    CHECK(client_send_str(idle->fd, "GET /a HTTP/1.1\r\n\r\n"));
+    CHECK(client_read_response(idle, &response) == 200);
+    const char *trickle = "GET /slow HTTP/1.1\r\nX-Test: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    uint64_t start = uv_hrtime();
+    bool head_open = true, body_open = true;
+    double head_closed_at = 0, body_closed_at = 0;
+    for (size_t i = 0; i < 50 && (head_open || body_open); i++) {
+        if (head_open && !client_send(head->fd, trickle + i, 1)) {
+            head_open = false;
+            head_closed_at = (double)(uv_hrtime() - start) / 1e9;
+        }
+        if (body_open && !client_send(body->fd, "x", 1)) {
+            body_open = false;
+            body_closed_at = (double)(uv_hrtime() - start) / 1e9;
+        }
+        usleep(100 * 1000);
+    }
+    CHECK(!head_open && !body_open);
+    /* Closed near their deadlines (a send fails one byte after the close at the latest). */
+    CHECK(head_closed_at >= 0.35 && head_closed_at < 3.0);
+    CHECK(body_closed_at >= 0.55 && body_closed_at < 3.0);
+    /* The idle keep-alive connection outlived both deadlines. */
+    CHECK(client_send_str(idle->fd, "GET /a HTTP/1.1\r\n\r\n"));
+    CHECK(client_read_response(idle, &response) == 200);
+    close_client(head);
+    close_client(body);
+    close_client(idle);
+    fixture_stop(&f);
+}
+
 static void test_handler_status_and_header_details(void)
 {
     fixture f;
@@ -418,6 +692,11 @@ int main(void)
     RUN_TEST(test_connection_close_and_http10_end_the_connection);
     RUN_TEST(test_body_over_the_limit_is_413);
     RUN_TEST(test_malformed_request_is_400_and_closes);
+    RUN_TEST(test_strict_http11);
+    RUN_TEST(test_header_check_runs_before_the_body);
+    RUN_TEST(test_connection_cap);
+    RUN_TEST(test_total_body_bytes);
+    RUN_TEST(test_head_and_body_deadlines);
     RUN_TEST(test_handler_status_and_header_details);
     RUN_TEST(test_request_split_across_reads);
     RUN_TEST(test_many_connections_and_close_with_clients_connected);
