@@ -293,11 +293,16 @@ static bool comparable_number(compiler *c, const epj_node *n, double *value)
     return true;
 }
 
-static bool only_key(compiler *c, const epj_node *object)
+/* A match expression has one key; a second one is reported at its own path (object_mark: the
+ * path's length at the object). */
+static bool only_key(compiler *c, const epj_node *object, size_t object_mark)
 {
-    if (object->count > 1)
-        return barf(c, object->first->next->key_offset, "Only one key allowed in match expression");
-    return true;
+    if (object->count <= 1)
+        return true;
+    const epj_node *extra = object->first->next;
+    path_pop(c, object_mark);
+    path_push_key(c, extra->key, extra->key_len);
+    return barf(c, extra->key_offset, "Only one key allowed in match expression");
 }
 
 static int compare_texts(const void *a, const void *b)
@@ -375,8 +380,9 @@ static bool compile_folded(compiler *c, const epj_node *n, ep_folded *out)
 
 /* {"prefix": {"equals-ignore-case": "..."}} and the same for suffix. */
 static bool affix_ignoring_case(compiler *c, field_builder *b, const epj_node *object,
-                                const epj_node *inner, bool prefix)
+                                size_t object_mark, const epj_node *inner, bool prefix)
 {
+    size_t inner_mark = c->path.len;
     if (inner->count == 0)
         return barf(c, inner->offset, "%s expression name not found", prefix ? "Prefix" : "Suffix");
     const epj_node *op = inner->first;
@@ -386,10 +392,10 @@ static bool affix_ignoring_case(compiler *c, field_builder *b, const epj_node *o
                     op->key);
     if (op->kind != EPJ_STRING)
         return barf(c, op->offset, "equals-ignore-case match pattern must be a string");
-    if (!only_key(c, inner))
+    if (!only_key(c, inner, inner_mark))
         return false;
     path_pop(c, mark);
-    if (!only_key(c, object))
+    if (!only_key(c, object, object_mark))
         return false;
     ep_folded *folded = ep_arena_alloc(&c->pattern->arena, sizeof *folded);
     if (!folded || !compile_folded(c, op, folded))
@@ -402,15 +408,15 @@ static bool affix_ignoring_case(compiler *c, field_builder *b, const epj_node *o
     return true;
 }
 
-static bool affix(compiler *c, field_builder *b, const epj_node *object, const epj_node *value,
-                  bool prefix)
+static bool affix(compiler *c, field_builder *b, const epj_node *object, size_t object_mark,
+                  const epj_node *value, bool prefix)
 {
     if (value->kind == EPJ_OBJECT)
-        return affix_ignoring_case(c, b, object, value, prefix);
+        return affix_ignoring_case(c, b, object, object_mark, value, prefix);
     if (value->kind != EPJ_STRING)
         return barf(c, value->offset, "%s match pattern must be a string",
                     prefix ? "prefix" : "suffix");
-    if (!only_key(c, object))
+    if (!only_key(c, object, object_mark))
         return false;
     ep_cond *cond = add_cond(c, b, prefix ? EPC_PREFIX : EPC_SUFFIX, value->offset);
     if (!cond)
@@ -429,7 +435,18 @@ static void set_range(ep_cond *cond, uint64_t low, bool low_open, uint64_t high,
 }
 
 /* {"numeric": ["=", 5]}, [">", 0], ["<=", 9], [">", 0, "<=", 5] ... */
-static bool numeric(compiler *c, field_builder *b, const epj_node *object, const epj_node *array)
+static bool numeric_extra_key(compiler *c, const epj_node *object, size_t object_mark)
+{
+    if (object->count <= 1)
+        return true;
+    const epj_node *extra = object->first->next;
+    path_pop(c, object_mark);
+    path_push_key(c, extra->key, extra->key_len);
+    return barf(c, extra->key_offset, "Too many elements in numeric expression");
+}
+
+static bool numeric(compiler *c, field_builder *b, const epj_node *object, size_t object_mark,
+                    const epj_node *array)
 {
     if (array->kind != EPJ_ARRAY)
         return barf(c, array->offset, "Value of numeric must be an array.");
@@ -451,9 +468,8 @@ static bool numeric(compiler *c, field_builder *b, const epj_node *object, const
             return barf(c, value->next->offset, "Too many elements in numeric expression");
         if (!comparable_number(c, value, &v))
             return false;
-        if (object->count > 1)
-            return barf(c, object->first->next->key_offset,
-                        "Too many elements in numeric expression");
+        if (!numeric_extra_key(c, object, object_mark))
+            return false;
         if (is_eq)
             return add_number(c, b, v, value->offset);
         ep_cond *cond = add_cond(c, b, EPC_NUMERIC, op->offset);
@@ -480,9 +496,8 @@ static bool numeric(compiler *c, field_builder *b, const epj_node *object, const
             return false;
         if (ep_number_key(v) >= ep_number_key(top))
             return barf(c, value->offset, "Bottom must be less than top");
-        if (object->count > 1)
-            return barf(c, object->first->next->key_offset,
-                        "Too many elements in numeric expression");
+        if (!numeric_extra_key(c, object, object_mark))
+            return false;
         ep_cond *cond = add_cond(c, b, EPC_NUMERIC, op->offset);
         if (!cond)
             return false;
@@ -491,8 +506,8 @@ static bool numeric(compiler *c, field_builder *b, const epj_node *object, const
     }
     if (!comparable_number(c, value, &v))
         return false;
-    if (object->count > 1)
-        return barf(c, object->first->next->key_offset, "Too many elements in numeric expression");
+    if (!numeric_extra_key(c, object, object_mark))
+        return false;
     ep_cond *cond = add_cond(c, b, EPC_NUMERIC, op->offset);
     if (!cond)
         return false;
@@ -622,7 +637,7 @@ static bool but_values(compiler *c, field_builder *b, const epj_node *value)
     return true;
 }
 
-static bool anything_but(compiler *c, field_builder *b, const epj_node *object,
+static bool anything_but(compiler *c, field_builder *b, const epj_node *object, size_t object_mark,
                          const epj_node *value)
 {
     but_kind kind = BUT_PLAIN;
@@ -653,9 +668,9 @@ static bool anything_but(compiler *c, field_builder *b, const epj_node *object,
     if (!(kind == BUT_PLAIN ? but_values(c, b, value) : but_strings(c, b, kind, value)))
         return false;
     path_pop(c, mark);
-    if (inner_object && !only_key(c, inner_object))
+    if (inner_object && !only_key(c, inner_object, mark))
         return false;
-    return only_key(c, object);
+    return only_key(c, object, object_mark);
 }
 
 static bool match_expression(compiler *c, field_builder *b, const epj_node *object)
@@ -666,11 +681,11 @@ static bool match_expression(compiler *c, field_builder *b, const epj_node *obje
     size_t mark = path_push_key(c, m->key, m->key_len);
     bool ok;
     if (key_is(m, "prefix") || key_is(m, "suffix")) {
-        ok = affix(c, b, object, m, key_is(m, "prefix"));
+        ok = affix(c, b, object, mark, m, key_is(m, "prefix"));
     } else if (key_is(m, "numeric")) {
-        ok = numeric(c, b, object, m);
+        ok = numeric(c, b, object, mark, m);
     } else if (key_is(m, "anything-but")) {
-        ok = anything_but(c, b, object, m);
+        ok = anything_but(c, b, object, mark, m);
     } else if (key_is(m, "exists")) {
         if (m->kind != EPJ_TRUE && m->kind != EPJ_FALSE)
             return barf(c, m->offset, "exists match pattern must be either true or false.");
@@ -678,7 +693,7 @@ static bool match_expression(compiler *c, field_builder *b, const epj_node *obje
             b->any_value = true;
         else
             b->accepts_absent = true;
-        ok = only_key(c, object);
+        ok = only_key(c, object, mark);
     } else if (key_is(m, "cidr")) {
         /* (sic: EventBridge's message says "prefix" here) */
         if (m->kind != EPJ_STRING)
@@ -688,7 +703,7 @@ static bool match_expression(compiler *c, field_builder *b, const epj_node *obje
         if (!ep_cidr_parse(m->text, m->len, cidr.u.ip.low, cidr.u.ip.high, &cidr.u.ip.bytes,
                            message, sizeof message))
             return barf(c, m->offset, "%s", message);
-        if (!only_key(c, object))
+        if (!only_key(c, object, mark))
             return false;
         ep_cond *cond = add_cond(c, b, EPC_CIDR, m->offset);
         if (!cond)
@@ -699,7 +714,7 @@ static bool match_expression(compiler *c, field_builder *b, const epj_node *obje
     } else if (key_is(m, "equals-ignore-case")) {
         if (m->kind != EPJ_STRING)
             return barf(c, m->offset, "equals-ignore-case match pattern must be a string");
-        if (!only_key(c, object))
+        if (!only_key(c, object, mark))
             return false;
         ep_folded *folded = ep_arena_alloc(&c->pattern->arena, sizeof *folded);
         if (!folded)
@@ -718,7 +733,7 @@ static bool match_expression(compiler *c, field_builder *b, const epj_node *obje
         ep_glob *glob = ep_arena_alloc(&c->pattern->arena, sizeof *glob);
         if (!glob)
             return out_of_memory(c, m->offset);
-        if (!compile_glob(c, m, shellstyle, glob) || !only_key(c, object))
+        if (!compile_glob(c, m, shellstyle, glob) || !only_key(c, object, mark))
             return false;
         ep_cond *cond = add_cond(c, b, EPC_WILDCARD, m->offset);
         if (!cond)

@@ -381,7 +381,10 @@ static epj_node *read_value(reader *r, int depth)
         ok = read_literal(r, "null", EPJ_NULL, node);
         break;
     default:
-        ok = read_number(r, node);
+        if (r->text[r->pos] == '-' || is_digit(r->text[r->pos]))
+            ok = read_number(r, node);
+        else
+            ok = fail(r, r->pos, "unexpected character");
         break;
     }
     return ok ? node : NULL;

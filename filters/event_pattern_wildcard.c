@@ -95,12 +95,16 @@ bool ep_glob_match(const ep_glob *glob, const char *text, size_t len)
 typedef struct position {
     int byte;      /* the literal at this position, or -1 for a star; -2 at the end */
     uint32_t next; /* index of the following position */
+    bool counted;  /* inside the value (not one of the quotes, not the end) */
 } position;
 
 typedef struct complexity {
     position *positions;
     size_t count;
-    size_t width; /* a set holds at most this many positions (limit + 1) */
+    /* A set holds at most this many positions: limit + 1 counted ones, and the few per wildcard
+     * that do not count (quotes, a final star, the end). */
+    size_t width;
+    uint32_t *scratch; /* 4 sets of width: start/from, to, and remember()'s key */
     /* Explored sets, `width` ids each, sorted and padded with UINT32_MAX; found again through an
      * open-addressing table of indexes + 1 (0 = empty). */
     uint32_t *sets;
@@ -126,19 +130,30 @@ static bool add_closure(const complexity *c, uint32_t *set, size_t *n, uint32_t 
     }
 }
 
-/* Live positions: the end position is a finished match, not a partial one. */
+/* Partial matches alive: positions inside the value (the quotes and the end are not). */
 static size_t live(const complexity *c, const uint32_t *set, size_t n)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
-        count += c->positions[set[i]].byte != -2;
+        count += c->positions[set[i]].counted;
     return count;
+}
+
+static bool same_glob(const ep_glob *a, const ep_glob *b)
+{
+    if (a->segments != b->segments)
+        return false;
+    for (size_t k = 0; k < a->segments; k++)
+        if (a->lens[k] != b->lens[k] ||
+            memcmp(a->bytes + a->starts[k], b->bytes + b->starts[k], a->lens[k]) != 0)
+            return false;
+    return true;
 }
 
 /* Stores a new set; false when it was seen before or the budget of sets is spent. */
 static bool remember(complexity *c, const uint32_t *set, size_t n)
 {
-    uint32_t key[EP_GLOB_COMPLEXITY_LIMIT + 2];
+    uint32_t *key = c->scratch + 3 * c->width;
     memcpy(key, set, n * sizeof *set);
     for (size_t i = 1; i < n; i++) /* insertion sort: n is at most 11 */
         for (size_t j = i; j > 0 && key[j - 1] > key[j]; j--) {
@@ -176,7 +191,7 @@ size_t ep_glob_complexity(const ep_glob *const *globs, size_t count, size_t limi
             literal += globs[g]->lens[k];
         total += literal + globs[g]->segments - 1 + 3; /* quotes and the end */
     }
-    complexity c = {.width = limit + 1};
+    complexity c = {.width = limit + 1 + 4 * count};
     /* Budgets that keep the work linear in the pattern: a couple of sets per position, and a
      * bounded number of position steps overall. Running out means "not proven too complex". */
     c.set_cap = 2 * total + 16;
@@ -188,28 +203,37 @@ size_t ep_glob_complexity(const ep_glob *const *globs, size_t count, size_t limi
     c.positions = malloc(sizeof *c.positions * (total ? total : 1));
     c.sets = malloc(sizeof *c.sets * c.width * c.set_cap);
     c.table = calloc(table_size, sizeof *c.table);
+    c.scratch = malloc(sizeof *c.scratch * 4 * c.width);
     size_t worst = 0;
-    if (!c.positions || !c.sets || !c.table)
+    if (!c.positions || !c.sets || !c.table || !c.scratch)
         goto done;
 
     bool alphabet[256] = {false};
-    uint32_t set[EP_GLOB_COMPLEXITY_LIMIT + 2];
+    uint32_t *set = c.scratch;
     size_t n = 0;
     for (size_t g = 0; g < count; g++) {
         const ep_glob *glob = globs[g];
+        /* The same wildcard twice is one pattern (EventBridge keeps a set). */
+        bool duplicate = false;
+        for (size_t h = 0; h < g && !duplicate; h++)
+            duplicate = same_glob(globs[h], glob);
+        if (duplicate)
+            continue;
         size_t first = c.count;
-        c.positions[c.count++] = (position){'"', 0};
+        c.positions[c.count++] = (position){'"', 0, false};
         for (size_t k = 0; k < glob->segments; k++) {
+            /* A star at the very end has matched whatever follows: not a partial match. */
+            bool final_star = k == glob->segments - 1 && glob->lens[k] == 0;
             if (k > 0)
-                c.positions[c.count++] = (position){-1, 0};
+                c.positions[c.count++] = (position){-1, 0, !final_star};
             for (size_t i = 0; i < glob->lens[k]; i++) {
                 unsigned char b = (unsigned char)glob->bytes[glob->starts[k] + i];
-                c.positions[c.count++] = (position){b, 0};
+                c.positions[c.count++] = (position){b, 0, true};
                 alphabet[b] = true;
             }
         }
-        c.positions[c.count++] = (position){'"', 0};
-        c.positions[c.count++] = (position){-2, 0};
+        c.positions[c.count++] = (position){'"', 0, false};
+        c.positions[c.count++] = (position){-2, 0, false};
         for (size_t p = first; p + 1 < c.count; p++)
             c.positions[p].next = (uint32_t)(p + 1);
         if (!add_closure(&c, set, &n, (uint32_t)first)) {
@@ -229,7 +253,7 @@ size_t ep_glob_complexity(const ep_glob *const *globs, size_t count, size_t limi
     worst = live(&c, set, n);
     remember(&c, set, n);
     for (size_t next_set = 0; next_set < c.set_count && worst <= limit; next_set++) {
-        uint32_t from[EP_GLOB_COMPLEXITY_LIMIT + 2];
+        uint32_t *from = c.scratch;
         memcpy(from, c.sets + next_set * c.width, c.width * sizeof *from);
         size_t from_n = 0;
         while (from_n < c.width && from[from_n] != UINT32_MAX)
@@ -240,7 +264,7 @@ size_t ep_glob_complexity(const ep_glob *const *globs, size_t count, size_t limi
             if (budget < from_n)
                 goto done;
             budget -= from_n;
-            uint32_t to[EP_GLOB_COMPLEXITY_LIMIT + 2];
+            uint32_t *to = c.scratch + c.width;
             size_t to_n = 0;
             bool fits = true;
             for (size_t i = 0; i < from_n && fits; i++) {
@@ -265,5 +289,6 @@ done:
     free(c.positions);
     free(c.sets);
     free(c.table);
+    free(c.scratch);
     return worst;
 }

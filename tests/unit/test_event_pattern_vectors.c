@@ -6,7 +6,7 @@
  * shared/vectors/eventbridge-patterns beside the source tree (CI puts shared/ next to the
  * checkout; a git worktree sits one level deeper, so a few parent folders are tried). */
 #include "check.h"
-#include "event_pattern.h"
+#include "filters/event_pattern.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
