@@ -57,6 +57,9 @@ const char *event_pattern_error_format(const event_pattern_error *error, char *b
 size_t event_pattern_warning_count(const event_pattern *pattern);
 const char *event_pattern_warning(const event_pattern *pattern, size_t index);
 
+/* Bytes the compiled pattern occupies (for accounting, e.g. in a Lua state's memory limit). */
+size_t event_pattern_memory(const event_pattern *pattern);
+
 /* True when event (any JSON value; usually an object) matches. Allocates nothing. */
 bool event_pattern_match(const event_pattern *pattern, const cJSON *event);
 

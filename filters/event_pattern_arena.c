@@ -60,3 +60,11 @@ void ep_arena_free(ep_arena *arena)
     }
     arena->head = NULL;
 }
+
+size_t ep_arena_size(const ep_arena *arena)
+{
+    size_t total = 0;
+    for (const ep_arena_chunk *chunk = arena->head; chunk; chunk = chunk->next)
+        total += sizeof *chunk + chunk->cap;
+    return total;
+}

@@ -1239,6 +1239,11 @@ size_t event_pattern_warning_count(const event_pattern *pattern)
     return pattern->warning_count;
 }
 
+size_t event_pattern_memory(const event_pattern *pattern)
+{
+    return sizeof *pattern + ep_arena_size(&pattern->arena);
+}
+
 const char *event_pattern_warning(const event_pattern *pattern, size_t index)
 {
     return index < pattern->warning_count ? pattern->warnings[index] : NULL;

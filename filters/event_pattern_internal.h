@@ -21,6 +21,8 @@ void *ep_arena_alloc(ep_arena *arena, size_t size);
 /* A NUL-terminated copy of len bytes. */
 char *ep_arena_strndup(ep_arena *arena, const char *bytes, size_t len);
 void ep_arena_free(ep_arena *arena);
+/* Bytes the arena holds (its chunks). */
+size_t ep_arena_size(const ep_arena *arena);
 
 /* ---- The pattern's JSON, read strictly (RFC 8259) with each value's place in the text. ---- */
 

@@ -1,0 +1,28 @@
+/* An event seen as its structured-mode JSON (the CloudEvents JSON format: context attributes
+ * and extensions at the top, JSON data under "data"), without copying or allocating anything:
+ * the view's cJSON nodes point at the event's own strings and data tree. What event patterns
+ * (filters/event_pattern.h) are matched against.
+ *
+ * Lifetime: the view borrows from the event; it is valid while the event is not changed or
+ * freed, and it lives where the caller puts it (usually on the stack). Read-only: never pass it to
+ * a cJSON function that changes or frees. Data that is not JSON is not in the view (structured
+ * mode would carry it as base64, which no pattern could use). */
+#ifndef EVENT_ROUTER_EVENT_VIEW_H
+#define EVENT_ROUTER_EVENT_VIEW_H
+
+#include "event.h"
+
+#include <cjson/cJSON.h>
+
+/* Extensions beyond this many are left out of the view (an event seldom has more than a few). */
+#define EVENT_VIEW_MAX_EXTENSIONS 32
+
+typedef struct event_view {
+    cJSON root;
+    cJSON members[8 + EVENT_VIEW_MAX_EXTENSIONS + 1];
+} event_view;
+
+/* Fills view for ev and returns its root object. */
+const cJSON *event_view_init(event_view *view, const event *ev);
+
+#endif
