@@ -1088,6 +1088,33 @@ static size_t common_prefix(const ep_field *a, const ep_field *b)
  * whole name is shared (always correct, only less pruning). */
 #define EP_SHARED_SCAN 64
 
+/* How early a field is tried when order does not matter: exact values first (they reject most
+ * events, at the price of a lookup), then the other operators, wildcards and bare existence last;
+ * shallower names before deeper ones. */
+static int field_cost(const ep_field *f)
+{
+    int cost = 0;
+    for (size_t i = 0; i < f->cond_count; i++) {
+        ep_cond_kind kind = f->conds[i].kind;
+        int c = kind <= EPC_NULL ? 0 : (kind == EPC_WILDCARD || kind == EPC_NOT_WILDCARD) ? 2 : 1;
+        if (c > cost)
+            cost = c;
+    }
+    if (f->any_value)
+        cost = 3;
+    size_t depth = 0;
+    for (size_t i = 0; i < f->name_len; i++)
+        depth += f->name[i] == '.';
+    return cost * 1000 + (int)(depth < 999 ? depth : 999);
+}
+
+static int compare_cost(const void *a, const void *b)
+{
+    const ep_field *x = *(const ep_field *const *)a, *y = *(const ep_field *const *)b;
+    int cx = field_cost(x), cy = field_cost(y);
+    return cx != cy ? (cx > cy) - (cx < cy) : compare_fields(a, b);
+}
+
 static bool emit(compiler *c, const rule_list *rules)
 {
     ep_arena *arena = &c->pattern->arena;
@@ -1102,12 +1129,19 @@ static bool emit(compiler *c, const rule_list *rules)
             return out_of_memory(c, 0);
         if (map->count)
             memcpy(fields, map->fields, sizeof *fields * map->count);
-        qsort(fields, map->count, sizeof *fields, compare_fields);
+        /* event-ruler takes fields in name order, and with exists:false that order decides the
+         * verdict inside arrays of objects (an absence is checked against the elements the
+         * earlier fields chose). Without exists:false any order gives the same verdict, so the
+         * cheapest and most selective fields go first. */
+        bool absent = false;
+        for (size_t k = 0; k < map->count; k++)
+            absent = absent || fields[k]->accepts_absent;
+        qsort(fields, map->count, sizeof *fields, absent ? compare_fields : compare_cost);
         for (size_t k = 0; k < map->count; k++) {
             size_t best = 0;
             for (size_t j = k + 1; j < map->count; j++) {
                 /* Sorted names: the plain common prefix only shrinks further down. */
-                if (common_prefix(fields[k], fields[j]) <= best)
+                if (absent && common_prefix(fields[k], fields[j]) <= best)
                     break;
                 if (j - k > EP_SHARED_SCAN) {
                     best = fields[k]->name_len;

@@ -176,8 +176,9 @@ typedef struct ep_field {
     bool has_ip;         /* some cond wants the value read as an IP address */
 } ep_field;
 
-/* One alternative of the pattern after "$or" is multiplied out: its fields sorted by name, the
- * order event-ruler matches them in (which decides exists:false inside arrays of objects). */
+/* One alternative of the pattern after "$or" is multiplied out: its fields in the order the
+ * matcher takes them: by name, as event-ruler does, when an exists:false makes the order matter
+ * (inside arrays of objects), else cheapest first. */
 typedef struct ep_branch {
     const ep_field *const *fields;
     /* shared[i]: the longest dot-aligned prefix field i shares with any later field of this
