@@ -117,6 +117,8 @@ describe('webhook stream with a filtered and an unfiltered processor', () => {
         knative: { encoding: 'structured', destination: { uri: power.url } },
       },
     ];
+    const socket = path.join(dir, 'console.sock');
+    config.console = { socket };
     const file = writeConfig(config, dir);
     const router = startRouter(file, [], { metricsPort });
     cleanups.push(() => router.stop('SIGTERM', 10_000));
@@ -142,6 +144,11 @@ describe('webhook stream with a filtered and an unfiltered processor', () => {
     const entry = Object.entries(stats['vmware.event.router.stats']).find(([k]) => k.includes('power'));
     assert.ok(entry, 'the filtered processor in /stats');
     assert.equal(entry[1].filtered, events.length - expected.length);
+    // The console shows where an event was filtered out, and why.
+    const missed = events.find((e) => e.subject === 'VmReconfiguredEvent');
+    const shown = await runBinary(['console', '--socket', socket], { input: `show ${missed.id}\n` });
+    assert.match(shown.stdout, /filtered\s+power: subject: "VmReconfiguredEvent" does not match/);
+    assert.match(shown.stdout, /delivered\s+all/);
   });
 });
 

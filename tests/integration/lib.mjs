@@ -162,10 +162,13 @@ export function routerConfig(o) {
   };
 }
 
-/** Runs the binary to completion (CLI tests). Resolves {code, signal, stdout, stderr}. */
-export function runBinary(args, { timeout = 10_000, env } = {}) {
+/** Runs the binary to completion (CLI tests), with input on its stdin when given. Resolves
+ * {code, signal, stdout, stderr}. */
+export function runBinary(args, { timeout = 10_000, env, input } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin.end(input);
     children.add(child);
     let stdout = '';
     let stderr = '';
