@@ -56,10 +56,52 @@ const cJSON *event_view_init(event_view *view, const event *ev)
         cJSON *data = &view->members[used++];
         *data = *ev->data_json;
         data->type |= cJSON_IsReference;
-        data->string = "data";
+        data->string = (char *)"data";
         data->type |= cJSON_StringIsConst;
         data->prev = NULL;
         link_member(&view->root, data, &last);
     }
+    return &view->root;
+}
+
+const cJSON *event_view_eventbridge(eventbridge_view *view, const event *ev,
+                                    const eventbridge_fields *fields)
+{
+    const cJSON *detail = event_view_init(&view->detail, ev);
+    memset(&view->root, 0, sizeof view->root);
+    view->root.type = cJSON_Object | cJSON_IsReference;
+    cJSON *last = NULL;
+    size_t used = 0;
+    const char *detail_type = fields->detail_type ? fields->detail_type
+                              : ev->subject       ? ev->subject
+                                                  : ev->type;
+    const struct {
+        const char *name;
+        const char *value;
+    } members[] = {
+        {"version", "0"},           {"detail-type", detail_type},
+        {"source", ev->source},     {"account", fields->account},
+        {"region", fields->region}, {"time", fields->time ? fields->time : ev->time},
+    };
+    for (size_t i = 0; i < sizeof members / sizeof *members; i++)
+        if (members[i].value)
+            add_string(&view->root, &view->members[used++], &last, members[i].name,
+                       members[i].value);
+    cJSON *resources = &view->resources_array;
+    memset(resources, 0, sizeof *resources);
+    resources->type = cJSON_Array | cJSON_IsReference;
+    resources->string = (char *)"resources";
+    resources->type |= cJSON_StringIsConst;
+    cJSON *last_resource = NULL;
+    for (size_t i = 0; i < fields->resource_count && i < EVENT_VIEW_MAX_RESOURCES; i++)
+        add_string(resources, &view->resources[i], &last_resource, NULL, fields->resources[i]);
+    link_member(&view->root, resources, &last);
+    /* The CloudEvent's root, renamed: a copy of the node, its members are the view's. */
+    cJSON *detail_node = &view->members[used];
+    *detail_node = *detail;
+    detail_node->string = (char *)"detail";
+    detail_node->type |= cJSON_StringIsConst;
+    detail_node->prev = NULL;
+    link_member(&view->root, detail_node, &last);
     return &view->root;
 }

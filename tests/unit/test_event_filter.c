@@ -121,6 +121,48 @@ static void test_matching_through_the_view_allocates_nothing(void)
     event_unref(ev);
 }
 
+/* What an EventBridge rule sees of a PutEvents entry VEBA-style: Source = the CloudEvent source,
+ * DetailType = its subject, Detail = the whole CloudEvent. */
+static void test_eventbridge_envelope(void)
+{
+    event *ev = sample_event();
+    const char *resources[] = {"arn:aws:ec2:us-east-1:123456789012:instance/i-1"};
+    eventbridge_fields fields = {.account = "123456789012",
+                                 .region = "us-east-1",
+                                 .resources = resources,
+                                 .resource_count = 1};
+    eventbridge_view view;
+    const cJSON *json = event_view_eventbridge(&view, ev, &fields);
+    char *text = cJSON_PrintUnformatted(json);
+    CHECK_STR(text,
+              "{\"version\":\"0\",\"detail-type\":\"VmPoweredOnEvent\",\"source\":\"https://"
+              "vc.lab/sdk\",\"account\":\"123456789012\",\"region\":\"us-east-1\",\"resources\":["
+              "\"arn:aws:ec2:us-east-1:123456789012:instance/i-1\"],\"detail\":{\"specversion\":"
+              "\"1.0\",\"id\":\"42\",\"source\":\"https://vc.lab/sdk\",\"type\":\"com.vmware.event."
+              "router/event\",\"subject\":\"VmPoweredOnEvent\",\"datacontenttype\":\"application/"
+              "json\",\"vsphereapiversion\":\"8.0.2\",\"data\":{\"Key\":7,\"Vm\":{\"Name\":\"DC0_"
+              "H0_VM0\"},\"Tags\":[\"a\",\"b\"]}}}");
+    free(text);
+    /* a real rule on source, detail-type and detail; VEBA's matcher (detail alone) never
+     * matched it */
+    event_pattern *rule = compile("{\"source\": [{\"prefix\": \"https://vc.\"}], "
+                                  "\"detail-type\": [\"VmPoweredOnEvent\"], \"account\": "
+                                  "[\"123456789012\"], \"detail\": {\"data\": {\"Vm\": {\"Name\": "
+                                  "[{\"prefix\": \"DC0_\"}]}}}}");
+    unsigned long before = allocations;
+    eventbridge_view again;
+    CHECK(event_pattern_match(rule, event_view_eventbridge(&again, ev, &fields)));
+    CHECK(allocations == before);
+    /* without a subject, DetailType is the type */
+    event_set_attribute(ev, "subject", NULL);
+    json = event_view_eventbridge(&view, ev, &fields);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(json, "detail-type")),
+              "com.vmware.event.router/event");
+    CHECK(!event_pattern_match(rule, json));
+    event_pattern_free(rule);
+    event_unref(ev);
+}
+
 /* ---- config ---- */
 
 static const char header[] = "apiVersion: event-router.vmware.com/v1alpha1\n"
@@ -300,6 +342,7 @@ int main(void)
     RUN_TEST(test_view_is_the_structured_json);
     RUN_TEST(test_view_leaves_out_what_a_pattern_cannot_use);
     RUN_TEST(test_matching_through_the_view_allocates_nothing);
+    RUN_TEST(test_eventbridge_envelope);
     RUN_TEST(test_filter_written_in_yaml);
     RUN_TEST(test_filter_written_as_json);
     RUN_TEST(test_filter_errors_name_the_place);
