@@ -490,6 +490,27 @@ static script_chain *load_scripts(const config *cfg, char *err, size_t err_cap)
     return chain;
 }
 
+/* A filter belongs to its processor, and processors are not reloaded: say so when one changed,
+ * rather than let the old pattern go on silently. */
+static void warn_changed_filters(const config *running, const config *fresh)
+{
+    for (size_t i = 0; i < fresh->processor_count; i++) {
+        const config_processor *next = &fresh->processors[i];
+        for (size_t k = 0; k < running->processor_count; k++) {
+            const config_processor *now = &running->processors[k];
+            if (strcmp(now->name, next->name) != 0)
+                continue;
+            const char *a = now->filter_text ? now->filter_text : "";
+            const char *b = next->filter_text ? next->filter_text : "";
+            if (strcmp(a, b) != 0)
+                log_warn("engine",
+                         "reload: processor '%s': its filter changed; processors are not "
+                         "reloaded, restart to apply it",
+                         next->name);
+        }
+    }
+}
+
 int engine_reload(engine *e, char *err, size_t err_cap)
 {
     e->metrics->reloads_total++;
@@ -508,6 +529,7 @@ int engine_reload(engine *e, char *err, size_t err_cap)
             fresh->processor_count != e->config->processor_count)
             log_warn("engine", "reload: sources and processors are not reloaded; restart to "
                                "apply changes to them");
+        warn_changed_filters(e->config, fresh);
         /* Single-threaded: no event is inside the old chain at this point. */
         script_chain_free(e->scripts);
         e->scripts = chain;

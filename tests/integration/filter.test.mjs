@@ -152,6 +152,31 @@ describe('webhook stream with a filtered and an unfiltered processor', () => {
   });
 });
 
+test('a filter changed on reload is reported: processors are not reloaded', async () => {
+  const sink = await startSink();
+  cleanups.push(() => sink.close());
+  const dir = makeTmpDir();
+  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
+  const config = routerConfig({ webhookPort, metricsPort, sinkUrl: sink.url, deadLetterDir: path.join(dir, 'dl'),
+    filter: { eventPattern: { subject: ['VmPoweredOnEvent'] } } });
+  const file = writeConfig(config, dir);
+  const router = startRouter(file, [], { metricsPort });
+  cleanups.push(() => router.stop('SIGTERM', 10_000));
+  await router.waitReady(10_000);
+  config.eventProcessor.filter = { eventPattern: { subject: ['VmPoweredOffEvent'] } };
+  writeConfig(config, dir);
+  process.kill(router.pid, 'SIGHUP');
+  await waitFor(() => router.stderr().includes("reload: processor 'sink': its filter changed"),
+    { what: 'the warning about the changed filter' });
+  // The running filter is still the one the router started with.
+  await postEvents(`http://127.0.0.1:${webhookPort}/webhook`, [
+    vcenterEvent(0, { subject: 'VmPoweredOnEvent', id: 'kept' }), vcenterEvent(1, { subject: 'VmPoweredOffEvent', id: 'filtered' })]);
+  await waitFor(() => sink.byId.has('kept'), { what: 'the matching event' });
+  await waitFor(async () => perProcessor(await metrics(`http://127.0.0.1:${metricsPort}`), 'event_router_filtered_total', 'sink') === 1,
+    { what: 'the other one filtered' });
+  assert.equal(sink.byId.has('filtered'), false);
+});
+
 describe('test-pattern', () => {
   const dir = makeTmpDir();
   const write = (name, value) => {
