@@ -18,3 +18,5 @@ echo "== webhook -> EventBridge"
 bench/webhook_eventbridge.sh
 echo "== SigV4 signing"
 build/bench/bench_sigv4_sign
+echo "== EventBridge event patterns (filters)"
+build/bench/bench_pattern

@@ -7,6 +7,8 @@
 #include "deadletter.h"
 #include "dispatcher.h"
 #include "event_queue.h"
+#include "event_view.h"
+#include "filters/event_pattern.h"
 #include "http/http_client.h"
 #include "log.h"
 #include "metrics/metrics_server.h"
@@ -186,6 +188,34 @@ static engine_processor *engine_find_processor(engine *e, const char *name)
     return NULL;
 }
 
+/* A processor with a filter gets only the events its pattern matches (against the event as
+ * structured JSON); the others are acknowledged for it here, counted, and never delivered.
+ * Removes them from chosen and returns how many remain. */
+static size_t apply_filters(engine *e, event *ev, engine_processor **chosen, size_t count)
+{
+    event_view view;
+    const cJSON *json = NULL;
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        const config_processor *pc = &e->config->processors[chosen[i] - e->processors];
+        if (pc->filter) {
+            if (!json)
+                json = event_view_init(&view, ev);
+            if (!event_pattern_match(pc->filter, json)) {
+                chosen[i]->stats->filtered++;
+                if (e->console) {
+                    char why[400];
+                    event_pattern_explain(pc->filter, json, why, sizeof why);
+                    trace(e, ev, TRACE_FILTERED, pc->name, why);
+                }
+                continue;
+            }
+        }
+        chosen[kept++] = chosen[i];
+    }
+    return kept;
+}
+
 /* Submits ev to the processors the scripts chose (all when they chose none). Returns false with
  * a reason when a route names no processor: a script bug, and the event is dead-lettered. */
 static bool route_event(engine *e, event *ev, const script_result *result, char *err,
@@ -213,6 +243,7 @@ static bool route_event(engine *e, event *ev, const script_result *result, char 
                 chosen[count++] = p;
         }
     }
+    count = apply_filters(e, ev, chosen, count);
     if (e->console) {
         char names[512] = "";
         size_t used = 0;
@@ -224,7 +255,7 @@ static bool route_event(engine *e, event *ev, const script_result *result, char 
     ev->deliveries_pending = (unsigned)count;
     ev->deliveries_failed = 0;
     if (count == 0) {
-        event_finished(e, ev); /* routed nowhere on purpose: an empty route list */
+        event_finished(e, ev); /* routed nowhere on purpose (an empty route list), or filtered */
         return true;
     }
     /* Every dispatcher holds its own reference; ours is dropped in event_finished. */
@@ -459,6 +490,27 @@ static script_chain *load_scripts(const config *cfg, char *err, size_t err_cap)
     return chain;
 }
 
+/* A filter belongs to its processor, and processors are not reloaded: say so when one changed,
+ * rather than let the old pattern go on silently. */
+static void warn_changed_filters(const config *running, const config *fresh)
+{
+    for (size_t i = 0; i < fresh->processor_count; i++) {
+        const config_processor *next = &fresh->processors[i];
+        for (size_t k = 0; k < running->processor_count; k++) {
+            const config_processor *now = &running->processors[k];
+            if (strcmp(now->name, next->name) != 0)
+                continue;
+            const char *a = now->filter_text ? now->filter_text : "";
+            const char *b = next->filter_text ? next->filter_text : "";
+            if (strcmp(a, b) != 0)
+                log_warn("engine",
+                         "reload: processor '%s': its filter changed; processors are not "
+                         "reloaded, restart to apply it",
+                         next->name);
+        }
+    }
+}
+
 int engine_reload(engine *e, char *err, size_t err_cap)
 {
     e->metrics->reloads_total++;
@@ -477,6 +529,7 @@ int engine_reload(engine *e, char *err, size_t err_cap)
             fresh->processor_count != e->config->processor_count)
             log_warn("engine", "reload: sources and processors are not reloaded; restart to "
                                "apply changes to them");
+        warn_changed_filters(e->config, fresh);
         /* Single-threaded: no event is inside the old chain at this point. */
         script_chain_free(e->scripts);
         e->scripts = chain;

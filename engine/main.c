@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "log.h"
 #include "lua/test_script.h"
+#include "test_pattern.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ static const char usage_text[] =
     "usage: event-router [-config PATH] [-log-level debug|info|warn|error] [-log-json]\n"
     "       event-router check-config PATH\n"
     "       event-router test-script SCRIPT [EVENT.json ...]\n"
+    "       event-router test-pattern [--eventbridge] PATTERN.json [EVENT.json ...]\n"
     "       event-router console [--socket PATH | --tcp HOST:PORT --token T]\n"
     "       event-router --version | --help\n"
     "\n"
@@ -205,6 +207,8 @@ int main(int argc, char **argv)
         return console_client_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "test-script") == 0)
         return test_script_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], "test-pattern") == 0)
+        return test_pattern_main(argc, argv);
     if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
         if (argc != 3) {
             fprintf(stderr, "usage: event-router check-config PATH\n");

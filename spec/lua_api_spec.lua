@@ -161,6 +161,64 @@ describe("er API via test-script", function()
     end)
   end)
 
+  describe("er.pattern", function()
+    it("compiles once at load; :match and :explain see the event as structured JSON", function()
+      local on = sample("on")
+      local off = sample("off")
+      off.subject = "VmPoweredOffEvent"
+      local r = run([[
+        local power = er.pattern('{"subject": ["VmPoweredOnEvent"], "vsphereapiversion": [{"exists": true}], "data": {"Float": [{"numeric": [">", 1]}]}}')
+        local by_table = er.pattern({ source = { { prefix = "https://" } }, data = { Vm = { Name = { { wildcard = "*" } } } } })
+        function process(event)
+          event.extensions = event.extensions or {}
+          event.extensions.vsphereapiversion = "8.0"
+          local ok, why = power:explain(event)
+          event.extensions.match = tostring(power:match(event))
+          event.extensions.why = why or ""
+          event.extensions.table = tostring(by_table:match(event))
+        end]], { on, off })
+      assert.equal("true", engine.attr(r[1].event, "match"))
+      assert.equal("", engine.attr(r[1].event, "why"))
+      assert.equal("true", engine.attr(r[1].event, "table"))
+      assert.equal("false", engine.attr(r[2].event, "match"))
+      assert.equal('subject: "VmPoweredOffEvent" does not match', engine.attr(r[2].event, "why"))
+    end)
+
+    it("sees the script's own changes, and matches plain tables as their JSON", function()
+      local r = run([[
+        local p = er.pattern('{"subject": ["Renamed"], "data": {"Vm": {"Name": ["changed"]}}}')
+        local q = er.pattern('{"a": {"b": [1, 2]}}')
+        function process(event)
+          local before = p:match(event)
+          event.subject = "Renamed"
+          event.data.Vm.Name = "changed"
+          event.extensions = event.extensions or {}
+          event.extensions.before = tostring(before)
+          event.extensions.after = tostring(p:match(event))
+          event.extensions.plain = tostring(q:match(er.json.decode('{"a": [{"b": 3}, {"b": 2}]}')))
+        end]])[1]
+      assert.equal("false", engine.attr(r.event, "before"))
+      assert.equal("true", engine.attr(r.event, "after"))
+      assert.equal("true", engine.attr(r.event, "plain"))
+    end)
+
+    it("a bad pattern fails the load with the script's file:line and EventBridge's reason", function()
+      local ok, err = pcall(run, "local p = er.pattern('{\"a\": [{\"prefix\": 1}]}')\nfunction process(event) end",
+        nil, "bad-pattern.lua")
+      assert.is_false(ok)
+      assert.matches("bad%-pattern%.lua:1: er%.pattern: a%[0%]%.prefix: prefix match pattern must be a string",
+        err)
+    end)
+
+    it("is an error inside process when used wrongly, not a crash", function()
+      local r = run([[
+        local p = er.pattern('{"a": ["x"]}')
+        function process(event) return p.match(nil, event) end]], nil, "wrong.lua")[1]
+      assert.equal("deadletter", r.verdict)
+      assert.matches("wrong%.lua:%d+:", r.error)
+    end)
+  end)
+
   describe("er.counter, er.log, er.time, er.monotonic, er.script", function()
     it("counts without error", function()
       local r = run([[

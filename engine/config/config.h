@@ -126,6 +126,10 @@ typedef struct config_processor {
     int line;
     config_knative knative;
     config_eventbridge eventbridge;
+    /* filter: {eventPattern: ...}: only matching events are delivered; the others are acked and
+     * counted. NULL: every event (filters/event_pattern.h). */
+    struct event_pattern *filter;
+    char *filter_text; /* the pattern's JSON */
 } config_processor;
 
 typedef struct config_metrics {

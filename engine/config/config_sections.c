@@ -1,5 +1,8 @@
 #include "config/config_sections.h"
 
+#include "config/config_filter.h"
+#include "filters/event_pattern.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,11 +550,12 @@ static void read_unsupported_processor(config_checker *ck, const type_support *t
 void config_read_processor(config_checker *ck, const ynode *map, const char *path,
                            config_processor *out, const ynode **name_node)
 {
-    check_known_keys(
-        ck, map, path,
-        (const char *const[]){"type", "name", "knative", "openfaas", "awsEventBridge", NULL});
+    check_known_keys(ck, map, path,
+                     (const char *const[]){"type", "name", "knative", "openfaas", "awsEventBridge",
+                                           "filter", NULL});
     if (check_string(ck, map, path, "name", true, &out->name))
         *name_node = check_value(ck, map, path, "name", false);
+    config_read_filter(ck, map, path, &out->filter, &out->filter_text);
     const type_support *type = read_type(ck, map, path, processor_types, COUNT(processor_types));
     if (!type)
         return;
@@ -583,6 +587,8 @@ void config_processor_clear(config_processor *processor)
     free(knative->ref.namespace_);
     config_auth_clear(&knative->auth);
     config_eventbridge_clear(&processor->eventbridge);
+    event_pattern_free(processor->filter);
+    free(processor->filter_text);
     memset(processor, 0, sizeof *processor);
 }
 

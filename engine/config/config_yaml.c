@@ -59,7 +59,8 @@ static ynode *scalar_from_event(const yaml_event_t *event)
         free(node);
         return NULL;
     }
-    if (event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+    node->plain = event->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (node->plain)
         node->is_null = strcmp(text, "") == 0 || strcmp(text, "~") == 0 ||
                         strcmp(text, "null") == 0 || strcmp(text, "Null") == 0 ||
                         strcmp(text, "NULL") == 0;

@@ -25,6 +25,7 @@ struct ynode {
     int line, col;
     char *scalar;      /* YNODE_SCALAR: the text as written (without quotes) */
     bool is_null;      /* plain "", "~", "null": the key is there but says nothing */
+    bool plain;        /* written without quotes: 5 is a number, "5" a string */
     ynode_pair *pairs; /* YNODE_MAP, in file order */
     size_t pair_count;
     ynode **items; /* YNODE_SEQ */

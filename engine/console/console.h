@@ -18,6 +18,7 @@ typedef enum {
     TRACE_ROUTED, /* detail: comma-separated processor names */
     TRACE_DELIVERED,  /* processor `name`, detail e.g. "HTTP 202 after 1 attempt(s)" */
     TRACE_DEADLETTER, /* processor `name` (or "script:<file>"), detail: the error */
+    TRACE_FILTERED,   /* processor `name`'s filter did not match; detail: the field that failed */
 } trace_step_kind;
 
 typedef struct trace_step {

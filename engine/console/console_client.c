@@ -314,10 +314,11 @@ static int open_blocks(const char *text)
 
 /* Words Tab completes: the commands, then the words their arguments often are. */
 static const char *const command_names[] = {
-    "help", "stats", "sources", "processors", "scripts", "config", "tail",       "last",
-    "show", "test",  "replay",  "reload",     "pause",   "resume", "deadletter", "log-level",
-    "quit", "list",  "all",     "debug",      "info",    "warn",   "error",      NULL};
-#define COMMAND_COUNT 17 /* the first ones are commands */
+    "help",   "stats",      "sources",   "processors", "scripts", "config", "tail",
+    "last",   "show",       "test",      "pattern",    "replay",  "reload", "pause",
+    "resume", "deadletter", "log-level", "quit",       "list",    "all",    "debug",
+    "info",   "warn",       "error",     NULL};
+#define COMMAND_COUNT 18 /* the first ones are commands */
 
 static bool starts_with_command(const char *text)
 {

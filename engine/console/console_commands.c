@@ -170,6 +170,8 @@ static const char *const help_text =
     "last [N]                            the N most recent events with their trace (10)\n"
     "show ID                             one recent event's JSON and trace\n"
     "test SCRIPT [ID|JSON]               run one script on a recent event (newest by default)\n"
+    "pattern PATTERN [ID]                an EventBridge event pattern (JSON, or a file) on the\n"
+    "                                    recent events (or one): match, or the field that failed\n"
     "replay ID [PROCESSOR]               deliver a recent or dead-lettered event again\n"
     "reload                              reload the scripts\n"
     "pause SOURCE | resume SOURCE\n"
@@ -478,6 +480,8 @@ void console_run_request(console_conn *conn, const char *request, bool is_block)
         cmd_show(conn, words, n);
     } else if (strcmp(cmd, "test") == 0) {
         cmd_test(conn, words, from, n);
+    } else if (strcmp(cmd, "pattern") == 0) {
+        console_pattern_command(conn, n > 1 ? from[1] : "");
     } else if (strcmp(cmd, "replay") == 0) {
         cmd_replay(conn, words, n);
     } else if (strcmp(cmd, "reload") == 0) {

@@ -81,6 +81,8 @@ void console_format_trace_line(char *out, size_t cap, const event *ev, const tra
 
 /* console_deadletter.c */
 void console_deadletter_command(console_conn *conn, int argc, char **argv);
+/* pattern PATTERN [ID]; args: the line after the command word. */
+void console_pattern_command(console_conn *conn, const char *args);
 /* The structured JSON of the newest dead-lettered event with this id (in processor's file, or in
  * any file when processor is NULL); malloc'd, NULL when not found. */
 char *console_deadletter_find_event(console *c, const char *id, const char *processor);

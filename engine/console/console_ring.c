@@ -171,6 +171,8 @@ const char *console_trace_kind_name(trace_step_kind kind)
         return "delivered";
     case TRACE_DEADLETTER:
         return "deadletter";
+    case TRACE_FILTERED:
+        return "filtered";
     }
     return "?";
 }

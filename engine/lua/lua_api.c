@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "lua/lua_event.h"
+#include "lua/lua_pattern.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -212,6 +213,8 @@ void lua_api_push_er(lua_State *L, lua_api_script *const *target, const char *sc
     lua_setfield(L, -2, "monotonic");
     lua_pushcfunction(L, api_route);
     lua_setfield(L, -2, "route");
+    lua_pattern_push_constructor(L);
+    lua_setfield(L, -2, "pattern");
     lua_pushstring(L, script_name);
     lua_setfield(L, -2, "script");
 }

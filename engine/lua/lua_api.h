@@ -1,4 +1,5 @@
-/* The `er` library scripts see: log, json, state, counter, time, monotonic, route, script.
+/* The `er` library scripts see: log, json, state, counter, time, monotonic, route, pattern,
+ * script.
  * The contract is docs/lua-api.md. */
 #ifndef EVENT_ROUTER_LUA_API_H
 #define EVENT_ROUTER_LUA_API_H

@@ -381,6 +381,16 @@ static int event_newindex(lua_State *L)
     return 0;
 }
 
+bool lua_event_is_event_table(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return false;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &event_metatable_key);
+    bool is_event = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return is_event;
+}
+
 void lua_event_setup(lua_State *L, lua_event_view *view)
 {
     lua_newtable(L);

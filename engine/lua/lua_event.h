@@ -50,6 +50,9 @@ int lua_event_apply(lua_State *L, int idx, lua_event_view *view, char *err, size
 
 void lua_event_view_clear_routes(lua_event_view *view);
 
+/* True when the value at idx is an event table (the one process() gets). */
+bool lua_event_is_event_table(lua_State *L, int idx);
+
 /* JSON values in Lua: objects are tables, arrays are tables with the array metatable, null is
  * the light userdata lua_json_push_null pushes. */
 void lua_json_push_null(lua_State *L);

@@ -300,6 +300,9 @@ static cJSON *processor_stats_json(const processor_stats *p, time_t started_at)
     cJSON_AddStringToObject(o, "type", "EventProcessor");
     cJSON_AddStringToObject(o, "address", p->address ? p->address : "");
     cJSON_AddStringToObject(o, "started", started);
+    /* Ours (VEBA has no filters): only when a filter kept something back. */
+    if (p->filtered > 0)
+        cJSON_AddNumberToObject(o, "filtered", (double)p->filtered);
     /* Go's omitempty drops an empty map, and InvocationDetails has no json tags, so its field
      * names are the keys. */
     if (p->subject_count > 0) {
@@ -592,6 +595,12 @@ static void append_processor_families(text_buffer *b, const metrics *m)
     for (size_t i = 0; i < m->processor_count; i++)
         append_processor_sample(b, "event_router_retries_total", m->processors[i]->name, NULL, NULL,
                                 m->processors[i]->retries);
+    append_header(b, "event_router_filtered_total", "counter",
+                  "Events a processor's filter (eventPattern) did not match: acknowledged, not "
+                  "delivered.");
+    for (size_t i = 0; i < m->processor_count; i++)
+        append_processor_sample(b, "event_router_filtered_total", m->processors[i]->name, NULL,
+                                NULL, m->processors[i]->filtered);
     append_header(b, "event_router_in_flight", "gauge", "Deliveries in progress per processor.");
     for (size_t i = 0; i < m->processor_count; i++)
         append_processor_sample(b, "event_router_in_flight", m->processors[i]->name, NULL, NULL,

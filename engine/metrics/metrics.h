@@ -32,6 +32,7 @@ typedef struct processor_stats {
     uint64_t delivered;
     uint64_t failed; /* final failures (dead-lettered) */
     uint64_t retries;
+    uint64_t filtered; /* events its filter did not match: acknowledged, not delivered */
     uint64_t in_flight;
     /* deliveries by HTTP status class: index 0 = transport error, 1..5 = 1xx..5xx */
     uint64_t responses_by_class[6];

@@ -75,6 +75,23 @@ describe('console on a running engine', () => {
     assert.match(r.stdout, /reject-1[\s\S]*(dead-?letter)[\s\S]*HTTP 400/i);
   });
 
+  test('pattern tries an EventBridge event pattern on the recent events, without delivering', async () => {
+    const before = sink.counters.requests;
+    const r = await consoleRun(socket, [
+      'pattern {"subject": ["VmPoweredOnEvent", "VmPoweredOffEvent"], "data": {"Vm": {"Name": [{"prefix": "vm-app-"}]}}}',
+      'pattern {"subject": [{"prefix": "User"}]} drop-1',
+      'pattern {"subject": [{"prefix": 1}]}',
+    ]);
+    assert.notEqual(r.code, 0, 'the bad pattern fails its command');
+    assert.match(r.stdout, /ok-1 VmPoweredOnEvent: match/);
+    assert.match(r.stdout, /drop-1 UserLogoutSessionEvent: no match: subject: "UserLogoutSessionEvent" does not match/);
+    assert.match(r.stdout, /reject-1 VmPoweredOffEvent: match/);
+    assert.match(r.stdout, /2 of 3 recent events match/);
+    assert.match(r.stdout, /drop-1 UserLogoutSessionEvent: match/);
+    assert.match(r.stdout + r.stderr, /1:25: subject\[0\]\.prefix: prefix match pattern must be a string/);
+    assert.equal(sink.counters.requests, before, 'nothing was delivered');
+  });
+
   test('test runs a script on a live event without delivering it', async () => {
     const before = sink.counters.requests;
     const r = await consoleRun(socket, ['test 10-tag.lua ok-1']);

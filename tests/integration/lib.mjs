@@ -129,7 +129,7 @@ export function writeConfig(config, dir = makeTmpDir(), name = 'config.yaml') {
  * A complete RouterConfig: webhook -> knative sink, metrics and dead letters on given ports/dirs.
  * o: webhookPort, metricsPort, sinkUrl, deadLetterDir, encoding, auth {username, password},
  *    maxBodySize, webhook {...} (more webhook keys), delivery {...} (merged over fast test
- *    defaults), queue {...}.
+ *    defaults), queue {...}, filter (the processor's).
  */
 export function routerConfig(o) {
   const webhook = { bindAddress: `127.0.0.1:${o.webhookPort}`, path: o.path ?? '/webhook' };
@@ -144,6 +144,7 @@ export function routerConfig(o) {
     eventProcessor: {
       type: 'knative',
       name: o.processorName ?? 'sink',
+      filter: o.filter, // {eventPattern: ...}; left out when undefined
       knative: { encoding: o.encoding ?? 'binary', destination: { uri: o.sinkUrl } },
     },
     metricsProvider: { type: 'default', name: 'metrics', default: { bindAddress: `127.0.0.1:${o.metricsPort}` } },
@@ -161,10 +162,13 @@ export function routerConfig(o) {
   };
 }
 
-/** Runs the binary to completion (CLI tests). Resolves {code, signal, stdout, stderr}. */
-export function runBinary(args, { timeout = 10_000, env } = {}) {
+/** Runs the binary to completion (CLI tests), with input on its stdin when given. Resolves
+ * {code, signal, stdout, stderr}. */
+export function runBinary(args, { timeout = 10_000, env, input } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdin = input === undefined ? 'ignore' : 'pipe';
+    const child = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] });
+    if (input !== undefined) child.stdin.end(input);
     children.add(child);
     let stdout = '';
     let stderr = '';

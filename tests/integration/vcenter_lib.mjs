@@ -33,7 +33,7 @@ export async function newestKey(vc) {
 
 /**
  * A simulator, a sink and a way to (re)start the router on them. o: eventFormat, checkpoint
- * (default true), delivery {...}, username, password.
+ * (default true), delivery {...}, username, password, filter (the processor's).
  */
 export async function startVcenterStack(o = {}) {
   buildVcsim();
@@ -68,6 +68,7 @@ export async function startVcenterStack(o = {}) {
         sinkUrl: sink.url,
         deadLetterDir,
         delivery: o.delivery,
+        filter: o.filter,
       });
       const configPath = writeConfig(config, dir, `config-${routers.length}.yaml`);
       const router = startRouter(configPath, [], { metricsPort });
