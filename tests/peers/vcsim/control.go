@@ -46,6 +46,7 @@ func (c *control) routes() *http.ServeMux {
 	mux.HandleFunc("/events/post-many", c.post(c.handlePostMany))
 	mux.HandleFunc("/events", c.get(c.handleEvents))
 	mux.HandleFunc("/restart", c.post(c.handleRestart))
+	mux.HandleFunc("/sessions/terminate", c.post(c.handleTerminateSessions))
 	mux.HandleFunc("/shutdown", c.post(c.handleShutdown))
 	return mux
 }
@@ -218,6 +219,20 @@ func (c *control) handleRestart(ctx context.Context, r *http.Request) (interface
 	}
 	time.Sleep(time.Duration(downMs) * time.Millisecond)
 	if err := c.sim.listen(); err != nil {
+		return nil, err
+	}
+	if err := c.vc.connect(ctx); err != nil {
+		return nil, err
+	}
+	return map[string]interface{}{"ok": true, "sessionsEnded": ended}, nil
+}
+
+// handleTerminateSessions ends every session (as an administrator's "terminate session", or a
+// logout from another session) while /sdk keeps serving; the control client logs in again.
+// Clients then get a NotAuthenticated fault on their next call, long polls included.
+func (c *control) handleTerminateSessions(ctx context.Context, r *http.Request) (interface{}, error) {
+	ended, err := c.vc.terminateAllSessions(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := c.vc.connect(ctx); err != nil {
