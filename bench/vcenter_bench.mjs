@@ -209,7 +209,7 @@ async function main() {
       metricsPort,
       sinkUrl,
       deadLetterDir: path.join(dir, 'deadletter'),
-      delivery: { maxInFlight: 64, timeout: '5s' },
+      delivery: { maxInFlight: 64, timeout: '30s' },
     }),
     dir,
   );

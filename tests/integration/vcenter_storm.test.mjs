@@ -17,7 +17,7 @@ after(async () => {
 });
 
 async function stormStack() {
-  const stack = await startVcenterStack({ delivery: { maxInFlight: 64, timeout: '10s' } });
+  const stack = await startVcenterStack({ delivery: { maxInFlight: 64, timeout: '60s' } });
   stacks.push(stack);
   return stack;
 }

@@ -4,6 +4,7 @@
 #include "sources/vcenter/checkpoint.h"
 #include "http/http_server.h"
 #include "sources/vcenter/source_vcenter.h"
+#include "sources/vcenter/vcenter_soap.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -514,6 +515,7 @@ typedef struct fake_vcenter {
     bool ignore_time_filter; /* like the simulator */
     bool huge_pages;         /* ReadNextEvents answers more than the response cap */
     int huge_from_count;     /* with huge_pages: only for a maxCount at least this (0: always) */
+    bool huge_wait_once;     /* the next WaitForUpdatesEx with news answers over its byte limit */
     int page_reported;       /* the newest key the last WaitForUpdatesEx reported */
     int refuse_session_at;   /* once newest reaches it, one call gets NotAuthenticated (0: off) */
     int logins;
@@ -701,6 +703,15 @@ static void fake_handle(void *user, const http_request *request, http_response *
         char version[32];
         fake_element(body, "version", version, sizeof version);
         fputs("<WaitForUpdatesExResponse xmlns=\"urn:vim25\">", out);
+        if (version[0] && fake->newest > fake->page_reported && fake->huge_wait_once) {
+            fake->huge_wait_once = false;
+            size_t pad = VCENTER_SOAP_MAX_UPDATE_BYTES + 1024;
+            char *comment = malloc(pad + 1);
+            memset(comment, 'x', pad);
+            comment[pad] = '\0';
+            fprintf(out, "<!-- %s -->", comment);
+            free(comment);
+        }
         if (!version[0] || fake->newest > fake->page_reported)
             fake_latest_page(out, fake);
         fputs("</WaitForUpdatesExResponse>", out);
@@ -1005,6 +1016,27 @@ static void test_fake_startup_window_and_lost_session(void)
     fake_close(&h, &fake);
 }
 
+/* A WaitForUpdatesEx answer over its byte limit: the events are read from the history. */
+static void test_fake_update_too_large_is_read_from_history(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 4096);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, FAKE_EVENTS, 3600));
+    CHECK(run_until(&h, is_ready, 10));
+    fake.huge_wait_once = true;
+    fake.newest += 2000;
+    fake_expected = 2000;
+    CHECK(run_until(&h, fake_all_queued, 30));
+    run_until(&h, never, 0.05);
+    CHECK(!fake.huge_wait_once); /* the oversized answer was sent */
+    CHECK(fake.logins == 1);     /* read again without reconnecting */
+    check_queued_keys(&h, FAKE_EVENTS + 1, fake.newest);
+    CHECK(h.stats.events_lost == 0);
+    fake_close(&h, &fake);
+}
+
 /* A page over the byte limit is read again with smaller pages: nothing is skipped. */
 static void test_fake_page_too_large_is_read_again_smaller(void)
 {
@@ -1041,6 +1073,7 @@ int main(void)
     RUN_TEST(test_fake_history_overflow_is_counted);
     RUN_TEST(test_fake_startup_window_and_lost_session);
     RUN_TEST(test_fake_page_too_large_is_read_again_smaller);
+    RUN_TEST(test_fake_update_too_large_is_read_from_history);
     if (!find_vcsim()) {
         /* tools/test.sh always builds the peer: a missing one is a broken setup, not a skip. */
         fprintf(stderr, "vcsim binary %s is absent (build it with tools/build-vcsim.sh)\n",

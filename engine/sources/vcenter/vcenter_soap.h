@@ -97,8 +97,9 @@ int vcenter_soap_destroy_property_collector(vcenter_soap *soap, const char *prop
  * ReadNextEvents page of 1000 events (about 1-2 KB each) fits many times over. */
 #define VCENTER_SOAP_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
 /* WaitForUpdatesEx cannot be bounded on every server (the simulator ignores maxObjectUpdates and
- * answers one update per posted event: a burst of 10,000 at page size 1 is about 12 MiB). */
-#define VCENTER_SOAP_MAX_UPDATE_BYTES (256u * 1024u * 1024u)
+ * answers one update per posted event: a burst of 10,000 at page size 1 is about 6 MiB). An
+ * answer over it is read again from the history instead. */
+#define VCENTER_SOAP_MAX_UPDATE_BYTES (64u * 1024u * 1024u)
 /* Forgets the cookie whatever the answer. */
 int vcenter_soap_logout(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
 
