@@ -333,23 +333,35 @@ static void on_space(void *opaque)
     continue_chain(s);
 }
 
+/* "12" or "12..15", for log lines. */
+static const char *key_range(int64_t lo, int64_t hi, char *out, size_t cap)
+{
+    if (lo == hi)
+        snprintf(out, cap, "%lld", (long long)lo);
+    else
+        snprintf(out, cap, "%lld..%lld", (long long)lo, (long long)hi);
+    return out;
+}
+
 /* Keys lo..hi were looked up and are not in vCenter's answers: say so, count them. Keys below the
  * oldest key the look-up saw are older than the history vCenter keeps. */
 static void report_missing(vcenter_source *s, int64_t lo, int64_t hi)
 {
     if (s->history_oldest > lo) {
         int64_t top = s->history_oldest - 1 < hi ? s->history_oldest - 1 : hi;
+        char range[64];
         log_warn(COMPONENT,
-                 "%s: events %lld..%lld lost: older than the history vCenter keeps (its oldest "
-                 "event is key %lld)",
-                 s->name, (long long)lo, (long long)top, (long long)s->history_oldest);
+                 "%s: event keys %s lost: older than the history vCenter keeps (its oldest event "
+                 "is key %lld)",
+                 s->name, key_range(lo, top, range, sizeof range), (long long)s->history_oldest);
         if (s->stats)
             s->stats->events_lost += (uint64_t)(top - lo + 1);
         lo = top + 1;
     }
     if (lo <= hi) {
-        log_info(COMPONENT, "%s: event keys %lld..%lld are absent from vCenter's history (skipped)",
-                 s->name, (long long)lo, (long long)hi);
+        char range[64];
+        log_info(COMPONENT, "%s: event keys %s are absent from vCenter's history (skipped)",
+                 s->name, key_range(lo, hi, range, sizeof range));
         if (s->stats)
             s->stats->event_keys_absent += (uint64_t)(hi - lo + 1);
     }
