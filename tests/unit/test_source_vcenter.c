@@ -1016,6 +1016,29 @@ static void test_fake_startup_window_and_lost_session(void)
     fake_close(&h, &fake);
 }
 
+/* Paused from the console: nothing is read or pushed; resumed: everything arrives. */
+static void test_fake_pause_reads_nothing_until_resumed(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 2048);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, FAKE_EVENTS, 3600));
+    CHECK(run_until(&h, is_ready, 10));
+    vcenter_source_type.pause(h.state, true);
+    run_until(&h, never, 0.1); /* the call in flight finishes */
+    int reads = fake.read_next_calls;
+    fake.newest += 100;
+    run_until(&h, never, 0.3);
+    CHECK(h.queue.count == 0);
+    CHECK(fake.read_next_calls == reads);
+    vcenter_source_type.pause(h.state, false);
+    fake_expected = 100;
+    CHECK(run_until(&h, fake_all_queued, 10));
+    check_queued_keys(&h, FAKE_EVENTS + 1, fake.newest);
+    fake_close(&h, &fake);
+}
+
 /* A WaitForUpdatesEx answer over its byte limit: the events are read from the history. */
 static void test_fake_update_too_large_is_read_from_history(void)
 {
@@ -1074,6 +1097,7 @@ int main(void)
     RUN_TEST(test_fake_startup_window_and_lost_session);
     RUN_TEST(test_fake_page_too_large_is_read_again_smaller);
     RUN_TEST(test_fake_update_too_large_is_read_from_history);
+    RUN_TEST(test_fake_pause_reads_nothing_until_resumed);
     if (!find_vcsim()) {
         /* tools/test.sh always builds the peer: a missing one is a broken setup, not a skip. */
         fprintf(stderr, "vcsim binary %s is absent (build it with tools/build-vcsim.sh)\n",

@@ -400,11 +400,13 @@ static deliver_result deliver(vcenter_source *s, int64_t limit)
 {
     batch *b = &s->pending;
     batch_sort(b);
-    while (b->next < b->count) {
+    do { /* even with nothing pending: a paused source stops its chain here, reading nothing */
         if (s->paused) {
             s->parked = true;
             return DELIVER_BLOCKED;
         }
+        if (b->next == b->count)
+            break;
         batch_event *item = &b->items[b->next];
         if (item->key > limit)
             return DELIVER_DONE;
@@ -422,7 +424,7 @@ static deliver_result deliver(vcenter_source *s, int64_t limit)
         if (!push_one(s, item))
             return DELIVER_BLOCKED;
         b->next++;
-    }
+    } while (b->next < b->count);
     batch_clear(b);
     return DELIVER_DONE;
 }
