@@ -20,9 +20,11 @@
  *            new -> DestroyCollector. Events are delivered page by page up to the highest key
  *            read so far.
  *   follow:  WaitForUpdatesEx is the doorbell. Its latestPage values are taken (the simulator
- *            sends one update per posted event, so page 1 carries every event once), then the
+ *            sends one update per posted event, so page 1 carries every event once); then the
  *            follow collector is drained with ReadNextEvents (a real vCenter coalesces updates,
- *            and only its forward reading sees every event of a burst). Both are merged by key.
+ *            and only its forward reading sees every event of a burst), unless the updates
+ *            continue the key sequence without a hole and a drain ran less than a second ago.
+ *            Both are merged by key.
  *   gaps:    before delivering key k after last key p with k > p + 1, the keys p+1..k-1 must have
  *            been covered by a range read; if not, one range read over [time(p) - 1 s,
  *            time(k) + 1 s] runs first (the simulator ignores the time filter and serves its whole
@@ -60,6 +62,7 @@
  * vCenter the page only rings the bell and ReadNextEvents reads forward. */
 #define FOLLOW_PAGE_SIZE 1
 #define WAIT_SECONDS 30 /* also keeps the session alive when idle */
+#define FOLLOW_DRAIN_MAX_MS 1000
 #define GAP_TIME_SLACK_SECONDS 1.0
 #define CHECKPOINT_INTERVAL_MS 1000
 #define RETRY_INITIAL_SECONDS 0.5
@@ -108,6 +111,7 @@ struct vcenter_source {
     char property_collector[256];
     char version[256];
     int64_t follow_highest; /* highest key a ReadNextEvents page of the follow collector held */
+    uint64_t last_drain_ms; /* loop time of the last ReadNextEvents on the follow collector */
 
     /* The range read in progress (backlog, gap look-up or recovery). */
     char range_collector[256];
@@ -517,6 +521,24 @@ static size_t take_latest_page(vcenter_source *s, xmlNodePtr returnval)
     return found;
 }
 
+/* True when pending holds keys last_pushed+1, +2, ... without a hole (and at least one). */
+static bool pending_continues_keys(vcenter_source *s)
+{
+    batch *b = &s->pending;
+    if (!s->baseline || b->next == b->count)
+        return false;
+    batch_sort(b);
+    int64_t expected = s->last_pushed + 1;
+    for (size_t i = b->next; i < b->count; i++) {
+        if (b->items[i].key < expected)
+            continue;
+        if (b->items[i].key != expected)
+            return false;
+        expected++;
+    }
+    return expected > s->last_pushed + 1;
+}
+
 static void on_update(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
@@ -537,7 +559,14 @@ static void on_update(void *user, const vcenter_soap_result *result)
     }
     if (result->returnval) /* NULL: maxWaitSeconds passed, nothing new */
         take_latest_page(s, result->returnval);
-    follow_read(s);
+    /* The simulator's updates carry every event: when they continue the key sequence without a
+     * hole there is nothing for the forward reading to add, and skipping its round trip keeps the
+     * latency at the server's own. A hole (coalesced updates) is what the drain is for; it still
+     * runs once a second so the collector's cursor never lags far behind. */
+    if (pending_continues_keys(s) && uv_now(s->loop) - s->last_drain_ms < FOLLOW_DRAIN_MAX_MS)
+        follow_deliver(s);
+    else
+        follow_read(s);
 }
 
 static void wait_updates(vcenter_source *s)
@@ -581,6 +610,7 @@ static void on_follow_page(void *user, const vcenter_soap_result *result)
 /* Drains the follow collector's forward reading. */
 static void follow_read(vcenter_source *s)
 {
+    s->last_drain_ms = uv_now(s->loop);
     if (vcenter_soap_read_next_events(s->soap, s->collector, s->read_count, on_follow_page, s) != 0)
         fail(s, &cannot_start, "ReadNextEvents");
 }
