@@ -5,11 +5,13 @@
 // events, so nothing here may rely on reading history back except within that ring.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { sleep, waitFor } from './lib.mjs';
-import { assertExactlyOnceInOrder, newestKey, startVcenterStack } from './vcenter_lib.mjs';
+import { eventData, sleep, waitFor } from './lib.mjs';
+import { assertExactlyOnceInOrder, keyOf, newestKey, orderingObject, startVcenterStack } from './vcenter_lib.mjs';
 
 // Generous: the ASan build delivers a 10,000 burst several times slower than the release one.
 const SETTLE_MS = Number(process.env.EVENT_ROUTER_STORM_TIMEOUT_MS ?? 180_000);
+
+const VMS = 'DC0_H0_VM0,DC0_H0_VM1,DC0_C0_RP0_VM0,DC0_C0_RP0_VM1';
 
 const stacks = [];
 after(async () => {
@@ -40,6 +42,8 @@ async function assertAllDelivered(stack, since, what) {
       `router stderr (tail):\n${stack.router.stderr().slice(-3000)}`);
   });
   const keys = assertExactlyOnceInOrder(stack, since).filter((k) => k <= newest);
+  const perObject = new Set(stack.sink.events.filter((e) => keyOf(e) > since).map((e) => orderingObject(eventData(e))));
+  assert.ok(perObject.size >= 4, `${what}: events about the four VMs, each in key order`);
   assert.equal(keys.length, newest - since, `${what}: no key twice`);
   assert.doesNotMatch(stack.router.stderr(), /lost:|absent from vCenter/, `${what}: no loss reported`);
   return newest;
@@ -50,7 +54,8 @@ test('bursts of 1,000, 5,000 and 10,000 events posted at once: every key once', 
   await stack.start();
   let since = await newestKey(stack.vc);
   for (const count of [1000, 5000, 10000]) {
-    const r = await stack.vc.control(`/events/post-many?count=${count}&workers=4`);
+    // Spread over four VMs: the router keeps each VM's events in key order, the rest in parallel.
+    const r = await stack.vc.control(`/events/post-many?count=${count}&workers=4&vms=${VMS}`);
     assert.equal(r.posted, count);
     since = await assertAllDelivered(stack, since, `burst of ${count}`);
   }
@@ -66,7 +71,7 @@ test('steady 1,000 and 2,000 events/s for 10 s: every key once', async () => {
     for (let tick = 0; tick < 100; tick++) {
       const due = start + tick * 100;
       if (due > Date.now()) await sleep(due - Date.now());
-      await stack.vc.control(`/events/post-many?count=${rate / 10}&workers=2`);
+      await stack.vc.control(`/events/post-many?count=${rate / 10}&workers=2&vms=${VMS}`);
     }
     since = await assertAllDelivered(stack, since, `steady ${rate}/s`);
   }
@@ -80,9 +85,9 @@ test('900 events of backlog and 50 posted right after /readyz: all 950 (and the 
   await waitFor(() => stack.keys().includes(since + 1), { timeout: 10_000, what: 'the first event' });
   await waitFor(() => stack.readCheckpoint().lastEventKey >= since + 1, { timeout: 10_000, what: 'the checkpoint' });
   await first.stop('SIGTERM', 10_000);
-  await stack.vc.control('/events/post-many?count=900&workers=4');
+  await stack.vc.control(`/events/post-many?count=900&workers=4&vms=${VMS}`);
   await stack.start(); // returns once /readyz says 200
-  await stack.vc.control('/events/post-many?count=50&workers=1');
+  await stack.vc.control(`/events/post-many?count=50&workers=1&vms=${VMS}`);
   // Everything after the checkpoint: the first run's events up to its logout, the 900, the new
   // run's login and the 50.
   await assertAllDelivered(stack, since, 'backlog + startup');
@@ -100,7 +105,7 @@ test('a session ended by another session mid-stream: re-login, every key once', 
       const r = await stack.vc.control('/sessions/terminate');
       assert.ok(r.sessionsEnded >= 2, 'the router and the control client had sessions');
     }
-    await stack.vc.control('/events/post-many?count=50&workers=1');
+    await stack.vc.control(`/events/post-many?count=50&workers=1&vms=${VMS}`);
   }
   await assertAllDelivered(stack, since, 'session ended mid-stream');
   assert.match(stack.router.stderr(), /not authenticated/i, 'the router saw its session end');

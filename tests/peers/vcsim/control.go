@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 const (
@@ -169,8 +170,18 @@ func (c *control) handlePostMany(ctx context.Context, r *http.Request) (interfac
 		return nil, err
 	}
 	overSDK := r.URL.Query().Get("via") == "sdk"
+	var about []types.ManagedObjectReference
+	if names := r.URL.Query().Get("vms"); names != "" {
+		for _, name := range strings.Split(names, ",") {
+			vm, _, err := c.vc.findVM(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			about = append(about, vm.Reference())
+		}
+	}
 	start := time.Now()
-	if err := c.vc.postMany(ctx, count, workers, overSDK); err != nil {
+	if err := c.vc.postMany(ctx, count, workers, overSDK, about); err != nil {
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()
