@@ -266,7 +266,16 @@ func (v *vcenter) postMany(ctx context.Context, count, workers int, overSDK bool
 					ref := about[i%len(about)]
 					ev.Vm = &types.VmEventArgument{Vm: ref}
 				}
-				if err := m.PostEvent(ctx, ev); err != nil {
+				// In-process posts bypass /sdk: gate each one here (one call, never nested).
+				var err error
+				if overSDK {
+					err = m.PostEvent(ctx, ev)
+				} else {
+					postGate.RLock()
+					err = m.PostEvent(ctx, ev)
+					postGate.RUnlock()
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
