@@ -9,9 +9,11 @@
 // `time`) to receipt, and the router's CPU time (utime+stime from /proc/PID/stat) per event. Then
 // short steady phases at --ceiling-rates to show where following the simulator starts to lose.
 //
-// The simulator shows a collector only its newest 10 events per latestPage update and its
-// ReadNextEvents never returns new events (PEERS.md), so events posted faster than the router's
-// WaitForUpdatesEx round trip are lost ON THE SIMULATOR ONLY. The numbers say what arrived.
+// Every workload runs twice on the same simulator and sink: once through event-router, once through
+// the reference follower (tests/peers/vcfollow: a Go program on govmomi following latestPage with
+// page size 1 through property.Wait and POSTing each event as a binary CloudEvent from 64 workers),
+// and the two are printed side by side: delivered/posted, events/s, CPU per event, latency.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -20,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { buildVcsim, startVcsim } from '../tests/peers/vcsim.mjs';
 import { freePort, makeTmpDir, sleep, startRouter, vcenterRouterConfig, writeConfig } from '../tests/integration/lib.mjs';
 
+const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const { values: opt } = parseArgs({
   options: {
     count: { type: 'string', default: '10000' },
@@ -147,10 +150,54 @@ function fmt(n, digits = 1) {
   return Number.isFinite(n) ? n.toFixed(digits) : '-';
 }
 
+/** Starts the reference follower; resolves once it records (its ready line). */
+async function startReference(vc, sinkUrl) {
+  const bin = path.join(repoRoot, 'build-vcsim', 'vcfollow');
+  const child = spawn(bin, ['-url', vc.url, '-username', vc.username, '-password', vc.password, '-sink', sinkUrl], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    if (stderr.length < 8192) stderr += d;
+  });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`vcfollow not ready: ${stderr}`)), 15_000);
+    child.stdout.on('data', (d) => {
+      if (String(d).includes('"ready"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`vcfollow exited ${code}: ${stderr}`)));
+  });
+  return {
+    pid: child.pid,
+    stderr: () => stderr,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+    },
+  };
+}
+
+async function runWorkloads(vc, pid) {
+  // Warm-up: one event end to end (connections open, first page parsed).
+  await vc.control('/event/post', { kind: 'GeneralUserEvent', message: 'warm-up' });
+  await settle(500, 10_000);
+  const results = [];
+  results.push(await burst(vc, pid, `burst ${COUNT} in-process`, '&workers=4'));
+  results.push(await burst(vc, pid, `burst ${COUNT} via /sdk`, '&workers=4&via=sdk'));
+  results.push(await steady(vc, pid, RATE, SECONDS));
+  for (const rate of opt['ceiling-rates'].split(',').map(Number).filter((n) => n > 0))
+    results.push(await steady(vc, pid, rate, 5));
+  return results;
+}
+
 async function main() {
   buildVcsim();
-  const vc = await startVcsim({ lifetimeSeconds: 900 });
+  const vc = await startVcsim({ lifetimeSeconds: 1800 });
   const sinkPort = await new Promise((resolve) => sink.listen(0, '127.0.0.1', () => resolve(sink.address().port)));
+  const sinkUrl = `http://127.0.0.1:${sinkPort}/`;
   const dir = makeTmpDir('event-router-bench-vcenter-');
   const metricsPort = await freePort();
   const configPath = writeConfig(
@@ -160,26 +207,32 @@ async function main() {
       password: vc.password,
       checkpointDir: path.join(dir, 'checkpoints'),
       metricsPort,
-      sinkUrl: `http://127.0.0.1:${sinkPort}/`,
+      sinkUrl,
       deadLetterDir: path.join(dir, 'deadletter'),
-      delivery: { maxInFlight: 64, timeout: '5s' },
+      delivery: { maxInFlight: 64, timeout: '30s' },
     }),
     dir,
   );
-  const router = startRouter(configPath, ['-log-level', 'warn'], { metricsPort });
-  const results = [];
+  let routerResults = [];
+  let referenceResults = [];
+  let routerStderr = '';
   try {
-    await router.waitReady(15_000);
-    // Warm-up: one event end to end (connections open, first page parsed).
-    await vc.control('/event/post', { kind: 'GeneralUserEvent', message: 'warm-up' });
-    await settle(500, 10_000);
-    results.push(await burst(vc, router.pid, `burst ${COUNT} in-process`, '&workers=4'));
-    results.push(await burst(vc, router.pid, `burst ${COUNT} via /sdk`, '&workers=4&via=sdk'));
-    results.push(await steady(vc, router.pid, RATE, SECONDS));
-    for (const rate of opt['ceiling-rates'].split(',').map(Number).filter((n) => n > 0))
-      results.push(await steady(vc, router.pid, rate, 5));
+    const router = startRouter(configPath, ['-log-level', 'warn'], { metricsPort });
+    try {
+      await router.waitReady(15_000);
+      routerResults = await runWorkloads(vc, router.pid);
+    } finally {
+      await router.stop('SIGTERM', 10_000);
+      routerStderr = router.stderr();
+    }
+    await settle(500, 5000);
+    const reference = await startReference(vc, sinkUrl);
+    try {
+      referenceResults = await runWorkloads(vc, reference.pid);
+    } finally {
+      await reference.stop();
+    }
   } finally {
-    await router.stop('SIGTERM', 10_000);
     await vc.stop();
     sink.close();
     sink.closeAllConnections?.();
@@ -187,21 +240,27 @@ async function main() {
   }
 
   if (opt.json) {
-    console.log(JSON.stringify({ host: os.cpus()[0]?.model, cpus: os.cpus().length, results }, null, 2));
+    console.log(JSON.stringify({ host: os.cpus()[0]?.model, cpus: os.cpus().length, router: routerResults, reference: referenceResults }, null, 2));
     return;
   }
-  const head = ['phase', 'posted', 'posted/s', 'delivered', 'dup', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'router CPU ms', 'CPU us/event'];
-  const rows = results.map((r) => [r.phase, String(r.posted), fmt(r.postedPerSecond, 0), String(r.delivered), String(r.duplicates),
-    fmt(r.deliveredPerSecond, 0), fmt(r.latencyP50ms), fmt(r.latencyP99ms), fmt(r.latencyMaxms), fmt(r.routerCpuMs, 0), fmt(r.cpuUsPerEvent, 0)]);
+  const head = ['phase', 'follower', 'posted', 'posted/s', 'delivered', 'dup', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'CPU ms', 'CPU us/event'];
+  const rows = [];
+  routerResults.forEach((r, i) => {
+    for (const [who, x] of [['event-router', r], ['reference (Go)', referenceResults[i]]]) {
+      if (!x) continue;
+      rows.push([x.phase, who, String(x.posted), fmt(x.postedPerSecond, 0), `${x.delivered}/${x.posted}`, String(x.duplicates),
+        fmt(x.deliveredPerSecond, 0), fmt(x.latencyP50ms), fmt(x.latencyP99ms), fmt(x.latencyMaxms), fmt(x.routerCpuMs, 0), fmt(x.cpuUsPerEvent, 0)]);
+    }
+  });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  console.log(`vcenter source: simulator -> event-router -> fast sink (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? '?'})`);
+  const line = (cells) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  console.log(`vcenter source: simulator -> follower -> fast sink (${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? '?'})`);
   console.log(line(head));
   for (const r of rows) console.log(line(r));
-  console.log('latency: event CreatedTime (simulator clock = this host) to receipt at the sink.');
-  console.log('bursts: the simulator shows the newest 10 events per update, so most of a burst is not');
-  console.log('visible to any client following it (simulator-only); "delivered" is what reached the sink.');
-  const warnings = router.stderr().trim().split('\n').filter(Boolean);
+  console.log('latency: event CreatedTime (simulator clock = this host) to receipt at the sink; the simulator');
+  console.log('answers WaitForUpdatesEx on a 250 ms ticker, so about 250 ms is the floor for any follower.');
+  console.log('CPU: utime+stime of the follower process (event-router, or the Go reference) per delivered event.');
+  const warnings = routerStderr.trim().split('\n').filter(Boolean);
   if (warnings.length) {
     console.log(`router warnings (${warnings.length}):`);
     for (const w of warnings.slice(0, 8)) console.log(`  ${w.length > 300 ? `${w.slice(0, 297)}...` : w}`);

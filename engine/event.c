@@ -279,7 +279,9 @@ bool event_validate(const event *ev, char *reason, size_t reason_cap)
 
 const char *event_ordering_key(const event *ev)
 {
-    return ev->ordering_key ? ev->ordering_key : ev->subject;
+    if (ev->ordering_key)
+        return ev->ordering_key[0] ? ev->ordering_key : NULL;
+    return ev->subject;
 }
 
 static bool data_is_text(const event *ev)

@@ -41,11 +41,12 @@ typedef struct event {
     cJSON *data_json;
 
     /* Engine bookkeeping, not part of the CloudEvent. */
-    uint64_t sequence;       /* assigned by the engine in order of intake */
-    uint64_t received_ns;    /* uv_hrtime() at intake, for latency metrics */
-    char *ordering_key;      /* events with the same key are delivered in order; NULL: subject */
-    const char *source_name; /* name of the source that produced it (owned by the config) */
-    void *source_token;      /* opaque to everyone but the source (e.g. a vCenter event key) */
+    uint64_t sequence;    /* assigned by the engine in order of intake */
+    uint64_t received_ns; /* uv_hrtime() at intake, for latency metrics */
+    char *
+        ordering_key; /* events with the same key are delivered in order; NULL: subject; "": none */
+    const char *source_name;     /* name of the source that produced it (owned by the config) */
+    void *source_token;          /* opaque to everyone but the source (e.g. a vCenter event key) */
     unsigned deliveries_pending; /* processors that still owe an ack or nack for this event */
     unsigned deliveries_failed;  /* of those finished, how many dead-lettered it */
 } event;
@@ -74,7 +75,8 @@ bool event_content_type_is_json(const char *content_type);
  * the attribute into reason and returns false. */
 bool event_validate(const event *ev, char *reason, size_t reason_cap);
 
-/* The key used to keep deliveries in order: ordering_key, else subject, else NULL (unordered). */
+/* The key used to keep deliveries in order: ordering_key, else subject, else NULL (unordered); an
+ * empty ordering_key also means unordered. */
 const char *event_ordering_key(const event *ev);
 
 /* Structured-mode JSON (application/cloudevents+json): a new cJSON object the caller owns. JSON

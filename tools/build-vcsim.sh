@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the vCenter simulator test peer (tests/peers/vcsim) into
-# build-vcsim/vcsim, offline, from Debian's golang-go and
+# build-vcsim/vcsim and the reference follower of bench/vcenter.sh
+# (tests/peers/vcfollow) into build-vcsim/vcfollow, offline, from Debian's golang-go and
 # golang-github-vmware-govmomi-dev. Silent on success; skips the build when
 # the binary is newer than its sources.
 set -eu
@@ -20,14 +21,17 @@ if [ ! -d "$gopath/src/github.com/vmware/govmomi/simulator" ]; then
     exit 1
 fi
 
-if [ -x "$out" ] && [ -z "$(find "$src" "$0" -newer "$out" -type f 2>/dev/null)" ]; then
-    exit 0
-fi
+build() { # build SRC_DIR OUT
+    if [ -x "$2" ] && [ -z "$(find "$1" "$0" -newer "$2" -type f 2>/dev/null)" ]; then
+        return 0
+    fi
+    mkdir -p "$out_dir"
+    # GOPATH mode: the peer is outside GOPATH, so it is built by directory path
+    # and its imports resolve from Debian's gocode tree; no module download.
+    (cd "$root" && GOPATH="$gopath" GO111MODULE=off GOFLAGS= GOCACHE="${GOCACHE:-$out_dir/gocache}" \
+        go build -o "$2.tmp" "./${1#"$root"/}")
+    mv "$2.tmp" "$2"
+}
 
-mkdir -p "$out_dir"
-# GOPATH mode: the peer is outside GOPATH, so it is built by directory path
-# and its imports resolve from Debian's gocode tree; no module download.
-cd "$root"
-GOPATH="$gopath" GO111MODULE=off GOFLAGS= GOCACHE="${GOCACHE:-$out_dir/gocache}" \
-    go build -o "$out.tmp" ./tests/peers/vcsim
-mv "$out.tmp" "$out"
+build "$src" "$out"
+build "$root/tests/peers/vcfollow" "$out_dir/vcfollow"

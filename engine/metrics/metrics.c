@@ -549,13 +549,29 @@ static void append_event_totals(text_buffer *b, const metrics *m)
                       (uint64_t)depth);
 }
 
-typedef enum { PROVIDER_TAKEN, PROVIDER_REFUSED, PROVIDER_UNKNOWN_CLASSES } provider_count_kind;
+typedef enum {
+    PROVIDER_TAKEN,
+    PROVIDER_REFUSED,
+    PROVIDER_UNKNOWN_CLASSES,
+    PROVIDER_LOST,
+    PROVIDER_ABSENT
+} provider_count_kind;
 
 static uint64_t provider_count(const provider_stats *p, provider_count_kind kind)
 {
-    return kind == PROVIDER_TAKEN     ? p->events_total
-           : kind == PROVIDER_REFUSED ? p->events_err
-                                      : p->unknown_classes;
+    switch (kind) {
+    case PROVIDER_TAKEN:
+        return p->events_total;
+    case PROVIDER_REFUSED:
+        return p->events_err;
+    case PROVIDER_UNKNOWN_CLASSES:
+        return p->unknown_classes;
+    case PROVIDER_LOST:
+        return p->events_lost;
+    case PROVIDER_ABSENT:
+        return p->event_keys_absent;
+    }
+    return 0;
 }
 
 static void append_provider_family(text_buffer *b, const metrics *m, const char *name,
@@ -696,6 +712,14 @@ char *metrics_render_prometheus(const metrics *m)
                            "vCenter events (or nested types) of classes missing from the type "
                            "table, converted from the XML's own structure.",
                            PROVIDER_UNKNOWN_CLASSES);
+    append_provider_family(&b, m, "event_router_provider_events_lost_total",
+                           "vCenter events that could not be recovered: older than the history "
+                           "vCenter keeps. Each range is also logged with its keys.",
+                           PROVIDER_LOST);
+    append_provider_family(&b, m, "event_router_provider_event_keys_absent_total",
+                           "vCenter event keys a history look-up did not find (vCenter skips "
+                           "keys); each range is logged with its keys.",
+                           PROVIDER_ABSENT);
     append_processor_families(&b, m);
     append_latency_histogram(&b, m);
     append_script_families(&b, m);

@@ -12,9 +12,11 @@ typedef struct provider_stats {
     char *type;
     char *address;
     time_t started;
-    uint64_t events_total;    /* taken in */
-    uint64_t events_err;      /* refused (invalid, unauthorized, queue full) */
-    uint64_t unknown_classes; /* vCenter: types not in the generated table, converted anyway */
+    uint64_t events_total;      /* taken in */
+    uint64_t events_err;        /* refused (invalid, unauthorized, queue full) */
+    uint64_t unknown_classes;   /* vCenter: types not in the generated table, converted anyway */
+    uint64_t events_lost;       /* vCenter: keys older than the history it keeps (or unreadable) */
+    uint64_t event_keys_absent; /* vCenter: keys its history does not hold (vCenter skipped them) */
 } provider_stats;
 
 typedef struct subject_count {

@@ -4,6 +4,7 @@
 #include "sources/vcenter/checkpoint.h"
 #include "http/http_server.h"
 #include "sources/vcenter/source_vcenter.h"
+#include "sources/vcenter/vcenter_soap.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -494,21 +495,31 @@ static void test_tls_with_ca_file_and_refused_without(void)
  * checked where the simulator cannot show them. */
 
 #define FAKE_EVENTS 1500
+#define FAKE_COLLECTORS 64
 
 typedef struct fake_collector {
-    char ref[32];
+    char ref[32]; /* "" when free */
     double begin; /* 0: no time filter */
+    double end;   /* 0: open */
     int page_size;
-    int cursor; /* index of the next event to read */
+    int cursor; /* the last key read */
 } fake_collector;
 
 typedef struct fake_vcenter {
     http_server *server;
     char url[128];
     double now;
+    int newest;              /* keys 1..newest exist (unless skipped or purged) */
+    int oldest_kept;         /* history kept from this key on (older ones are purged) */
+    int skip_every;          /* keys divisible by this were never written (0: none) */
     bool ignore_time_filter; /* like the simulator */
     bool huge_pages;         /* ReadNextEvents answers more than the response cap */
-    fake_collector collectors[8];
+    int huge_from_count;     /* with huge_pages: only for a maxCount at least this (0: always) */
+    bool huge_wait_once;     /* the next WaitForUpdatesEx with news answers over its byte limit */
+    int page_reported;       /* the newest key the last WaitForUpdatesEx reported */
+    int refuse_session_at;   /* once newest reaches it, one call gets NotAuthenticated (0: off) */
+    int logins;
+    fake_collector collectors[FAKE_COLLECTORS];
     int collector_count;
     int read_next_calls;
     char create_bodies[4][1024];
@@ -518,6 +529,12 @@ typedef struct fake_vcenter {
 static double fake_event_time(const fake_vcenter *fake, int key)
 {
     return fake->now - 1500.5 + key; /* key 1 1500.5 s ago ... key 1500 0.5 s ago */
+}
+
+static bool fake_has_key(const fake_vcenter *fake, int key)
+{
+    return key >= 1 && key <= fake->newest && key >= fake->oldest_kept &&
+           !(fake->skip_every && key % fake->skip_every == 0);
 }
 
 static void format_time(double t, char *out, size_t cap)
@@ -542,23 +559,46 @@ static fake_collector *fake_find(fake_vcenter *fake, const char *body)
 {
     char ref[64];
     fake_element(body, "_this", ref, sizeof ref);
-    for (int i = 0; i < fake->collector_count; i++)
-        if (strcmp(fake->collectors[i].ref, ref) == 0)
+    for (int i = 0; i < FAKE_COLLECTORS; i++)
+        if (fake->collectors[i].ref[0] && strcmp(fake->collectors[i].ref, ref) == 0)
             return &fake->collectors[i];
     return NULL;
 }
 
-static void fake_event(FILE *out, const fake_vcenter *fake, int key)
+static void fake_event(FILE *out, const fake_vcenter *fake, int key, const char *element)
 {
     char created[64];
     format_time(fake_event_time(fake, key), created, sizeof created);
     fprintf(out,
-            "<returnval xmlns:XMLSchema-instance=\"http://www.w3.org/2001/XMLSchema-instance\" "
+            "<%s xmlns:XMLSchema-instance=\"http://www.w3.org/2001/XMLSchema-instance\" "
             "XMLSchema-instance:type=\"GeneralUserEvent\"><key>%d</key><chainId>%d</chainId>"
             "<createdTime>%s</createdTime><userName>user</userName>"
             "<fullFormattedMessage>event %d</fullFormattedMessage><message>event %d</message>"
-            "</returnval>",
-            key, key, created, key, key);
+            "</%s>",
+            element, key, key, created, key, key, element);
+}
+
+/* The follow collector's latestPage as a real vCenter sends it: coalesced, only the newest
+ * page_size events whatever happened since the last call. */
+static void fake_latest_page(FILE *out, fake_vcenter *fake)
+{
+    const fake_collector *follow = &fake->collectors[0];
+    int size = follow->page_size > 0 ? follow->page_size : 10;
+    fputs("<returnval><version>v</version><filterSet><filter type=\"PropertyFilter\">"
+          "session[52c1e3]filter</filter><objectSet><kind>modify</kind><obj "
+          "type=\"EventHistoryCollector\">",
+          out);
+    fprintf(out,
+            "%s</obj><changeSet><name>latestPage</name><op>assign</op><val "
+            "xsi:type=\"ArrayOfEvent\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">",
+            follow->ref);
+    for (int key = fake->newest, n = 0; key >= 1 && n < size; key--)
+        if (fake_has_key(fake, key)) {
+            fake_event(out, fake, key, "Event");
+            n++;
+        }
+    fputs("</val></changeSet></objectSet></filterSet></returnval>", out);
+    fake->page_reported = fake->newest;
 }
 
 static char *fake_body; /* the last answer, freed on the next one and at the end */
@@ -589,6 +629,7 @@ static void fake_handle(void *user, const http_request *request, http_response *
               "</RetrieveServiceContentResponse>",
               out);
     } else if (strcmp(name, "Login") == 0) {
+        fake->logins++;
         /* A real vCenter's cookie form: quoted value, Path and Secure. */
         response->extra_headers =
             "Set-Cookie: vmware_soap_session=\"52c1e3-fake\"; Path=/; HttpOnly; Secure\r\n";
@@ -602,13 +643,30 @@ static void fake_handle(void *user, const http_request *request, http_response *
                 "<CurrentTimeResponse xmlns=\"urn:vim25\"><returnval>%s</returnval>"
                 "</CurrentTimeResponse>",
                 now);
-    } else if (strcmp(name, "CreateCollectorForEvents") == 0 && fake->collector_count < 8) {
-        fake_collector *c = &fake->collectors[fake->collector_count];
+    } else if (fake->refuse_session_at && fake->newest >= fake->refuse_session_at) {
+        fake->refuse_session_at = 0; /* the session ended (an administrator, a vCenter timeout) */
+        response->status = 500;
+        fputs("<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring></faultstring>"
+              "<detail><NotAuthenticatedFault xmlns=\"urn:vim25\" "
+              "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+              "xsi:type=\"NotAuthenticated\"></NotAuthenticatedFault></detail></soapenv:Fault>",
+              out);
+    } else if (strcmp(name, "CreateCollectorForEvents") == 0) {
+        int slot = 0;
+        while (slot < FAKE_COLLECTORS && fake->collectors[slot].ref[0])
+            slot++;
+        if (slot == FAKE_COLLECTORS)
+            slot = FAKE_COLLECTORS - 1; /* a leak in the source: the count check below fails */
+        fake_collector *c = &fake->collectors[slot];
+        memset(c, 0, sizeof *c);
         snprintf(c->ref, sizeof c->ref, "session[52c1e3]%d", fake->collector_count++);
         char text[64];
         fake_element(body, "beginTime", text, sizeof text);
         if (!checkpoint_parse_time(text, &c->begin))
             c->begin = 0;
+        fake_element(body, "endTime", text, sizeof text);
+        if (!checkpoint_parse_time(text, &c->end))
+            c->end = 0;
         fake_element(body, "maxCount", text, sizeof text);
         c->page_size = atoi(text);
         if (fake->create_count < 4)
@@ -619,23 +677,49 @@ static void fake_handle(void *user, const http_request *request, http_response *
                 "type=\"EventHistoryCollector\">%s</returnval></CreateCollectorForEventsResponse>",
                 c->ref);
     } else if (strcmp(name, "ReadNextEvents") == 0 && fake_find(fake, body)) {
+        /* Forward from beginTime (or the oldest kept event) to endTime, including events
+         * recorded after the collector was created: a real vCenter's reading. */
         fake_collector *c = fake_find(fake, body);
         char text[32];
         fake_element(body, "maxCount", text, sizeof text);
         int max = atoi(text);
         fake->read_next_calls++;
         fputs("<ReadNextEventsResponse xmlns=\"urn:vim25\">", out);
-        if (fake->huge_pages)
+        if (fake->huge_pages && max >= fake->huge_from_count)
             for (int i = 0; i < 17 * 1024; i++)
                 fprintf(out, "<!-- %1017d -->", i); /* 1 KiB each: 17 MiB */
-        for (int n = 0; c->cursor < FAKE_EVENTS && n < max; c->cursor++) {
-            int key = c->cursor + 1;
-            if (fake->ignore_time_filter || fake_event_time(fake, key) >= c->begin) {
-                fake_event(out, fake, key);
+        for (int n = 0; c->cursor < fake->newest && n < max;) {
+            int key = ++c->cursor;
+            double t = fake_event_time(fake, key);
+            bool in_time =
+                fake->ignore_time_filter || (t >= c->begin && (c->end == 0 || t <= c->end));
+            if (fake_has_key(fake, key) && in_time) {
+                fake_event(out, fake, key, "returnval");
                 n++;
             }
         }
         fputs("</ReadNextEventsResponse>", out);
+    } else if (strcmp(name, "WaitForUpdatesEx") == 0) {
+        char version[32];
+        fake_element(body, "version", version, sizeof version);
+        fputs("<WaitForUpdatesExResponse xmlns=\"urn:vim25\">", out);
+        if (version[0] && fake->newest > fake->page_reported && fake->huge_wait_once) {
+            fake->huge_wait_once = false;
+            size_t pad = VCENTER_SOAP_MAX_UPDATE_BYTES + 1024;
+            char *comment = malloc(pad + 1);
+            memset(comment, 'x', pad);
+            comment[pad] = '\0';
+            fprintf(out, "<!-- %s -->", comment);
+            free(comment);
+        }
+        if (!version[0] || fake->newest > fake->page_reported)
+            fake_latest_page(out, fake);
+        fputs("</WaitForUpdatesExResponse>", out);
+    } else if (strcmp(name, "DestroyCollector") == 0) {
+        fake_collector *c = fake_find(fake, body);
+        if (c)
+            c->ref[0] = '\0';
+        fputs("<DestroyCollectorResponse xmlns=\"urn:vim25\"></DestroyCollectorResponse>", out);
     } else if (strcmp(name, "CreatePropertyCollector") == 0) {
         fputs("<CreatePropertyCollectorResponse xmlns=\"urn:vim25\"><returnval type=\""
               "PropertyCollector\">session[52c1e3]pc</returnval></CreatePropertyCollectorResponse>",
@@ -644,8 +728,7 @@ static void fake_handle(void *user, const http_request *request, http_response *
         fputs("<CreateFilterResponse xmlns=\"urn:vim25\"><returnval type=\"PropertyFilter\">"
               "session[52c1e3]filter</returnval></CreateFilterResponse>",
               out);
-    } else if (strcmp(name, "WaitForUpdatesEx") == 0 || strcmp(name, "DestroyCollector") == 0 ||
-               strcmp(name, "DestroyPropertyCollector") == 0 || strcmp(name, "Logout") == 0) {
+    } else if (strcmp(name, "DestroyPropertyCollector") == 0 || strcmp(name, "Logout") == 0) {
         fprintf(out, "<%sResponse xmlns=\"urn:vim25\"></%sResponse>", name, name); /* nothing new */
     } else {
         response->status = 500;
@@ -665,6 +748,8 @@ static bool fake_start(fake_vcenter *fake, harness *h)
 {
     memset(fake, 0, sizeof *fake);
     fake->now = floor((double)time(NULL));
+    fake->newest = FAKE_EVENTS;
+    fake->oldest_kept = 1;
     char err[256];
     fake->server =
         http_server_start(&h->loop, "127.0.0.1:0", 1 << 20, fake_handle, fake, err, sizeof err);
@@ -768,7 +853,7 @@ static void test_backlog_of_several_pages_read_forward_in_order(void)
     fake_element(fake.create_bodies[0], "beginTime", begin, sizeof begin);
     format_time(fake.now, expected, sizeof expected);
     CHECK_STR(begin, expected);
-    CHECK_CONTAINS(fake.create_bodies[0], "<maxCount>10</maxCount>");
+    CHECK_CONTAINS(fake.create_bodies[0], "<maxCount>1</maxCount>");
     fake_element(fake.create_bodies[1], "beginTime", begin, sizeof begin);
     format_time(fake_event_time(&fake, 100), expected, sizeof expected);
     CHECK_STR(begin, expected);
@@ -821,6 +906,178 @@ static void test_response_too_large_is_named(void)
     fake_close(&h, &fake);
 }
 
+/* ---- Storms on a real vCenter's semantics: latestPage coalesced to the newest event, the
+ * collectors read forward. Only the drain through ReadNextEvents sees a whole burst. ---- */
+
+static void test_fake_coalesced_bursts_arrive_whole(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 16384);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, FAKE_EVENTS, 3600));
+    CHECK(run_until(&h, is_ready, 10));
+    int first = FAKE_EVENTS + 1;
+    const int bursts[] = {1000, 5000, 10000};
+    for (size_t i = 0; i < sizeof bursts / sizeof bursts[0]; i++) {
+        fake.newest += bursts[i];
+        fake_expected = (size_t)bursts[i];
+        CHECK(run_until(&h, fake_all_queued, 60));
+        run_until(&h, never, 0.05); /* and nothing more */
+        check_queued_keys(&h, first, fake.newest);
+        first = fake.newest + 1;
+    }
+    CHECK(h.stats.events_lost == 0);
+    CHECK(h.stats.event_keys_absent == 0);
+    fake_close(&h, &fake);
+}
+
+/* vCenter skips keys: each hole costs one look-up, is reported as absent, and never stalls. */
+static void test_fake_skipped_keys_are_reported_and_never_stall(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 4096);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, FAKE_EVENTS, 3600));
+    CHECK(run_until(&h, is_ready, 10));
+    fake.skip_every = 100;
+    fake.newest += 1050; /* 1501..2550 without 1600, 1700, ..., 2500 */
+    fake_expected = 1040;
+    CHECK(run_until(&h, fake_all_queued, 30));
+    run_until(&h, never, 0.05);
+    CHECK(h.queue.count == 1040);
+    int64_t previous = FAKE_EVENTS;
+    bool increasing = true, no_skipped = true;
+    event *ev;
+    while ((ev = event_queue_pop(&h.queue))) {
+        int64_t key = (int64_t)(intptr_t)ev->source_token;
+        increasing &= key > previous;
+        no_skipped &= key % 100 != 0;
+        previous = key;
+        vcenter_source_type.event_done(h.state, ev);
+        event_unref(ev);
+    }
+    CHECK(increasing && no_skipped && previous == 2550);
+    CHECK(h.stats.event_keys_absent == 10);
+    CHECK(h.stats.events_lost == 0);
+    fake_close(&h, &fake);
+}
+
+/* The checkpoint is older than the history vCenter still keeps: the lost keys are counted. */
+static void test_fake_history_overflow_is_counted(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 2048);
+    CHECK(fake_start(&fake, &h));
+    fake.oldest_kept = 600;
+    CHECK(fake_source_start(&h, &fake, 100, 3600));
+    fake_expected = FAKE_EVENTS - 599;
+    CHECK(run_until(&h, fake_all_queued, 10));
+    run_until(&h, never, 0.05);
+    check_queued_keys(&h, 600, FAKE_EVENTS);
+    CHECK(h.stats.events_lost == 499); /* 101..599 */
+    CHECK(h.stats.event_keys_absent == 0);
+    fake_close(&h, &fake);
+}
+
+/* Events posted right after ready (during the backlog) and a session that ends mid-stream:
+ * every key once, in order, after one more login. */
+static int fake_phase;
+static fake_vcenter *fake_driven;
+static bool fake_drive_startup_and_session_loss(harness *h)
+{
+    if (fake_phase == 0 && vcenter_source_type.ready(h->state)) {
+        fake_driven->newest += 20;
+        fake_driven->refuse_session_at = fake_driven->newest;
+        fake_phase = 1;
+    } else if (fake_phase == 1 && fake_driven->refuse_session_at == 0) {
+        fake_driven->newest += 30; /* while the source logs in again */
+        fake_phase = 2;
+    }
+    return fake_phase == 2 && h->queue.count >= (size_t)(fake_driven->newest - 600);
+}
+
+static void test_fake_startup_window_and_lost_session(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 2048);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, 600, 3600));
+    fake_phase = 0;
+    fake_driven = &fake;
+    CHECK(run_until(&h, fake_drive_startup_and_session_loss, 20));
+    run_until(&h, never, 0.05);
+    check_queued_keys(&h, 601, FAKE_EVENTS + 50);
+    CHECK(fake.logins == 2);
+    CHECK(h.stats.events_lost == 0);
+    fake_close(&h, &fake);
+}
+
+/* Paused from the console: nothing is read or pushed; resumed: everything arrives. */
+static void test_fake_pause_reads_nothing_until_resumed(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 2048);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, FAKE_EVENTS, 3600));
+    CHECK(run_until(&h, is_ready, 10));
+    vcenter_source_type.pause(h.state, true);
+    run_until(&h, never, 0.1); /* the call in flight finishes */
+    int reads = fake.read_next_calls;
+    fake.newest += 100;
+    run_until(&h, never, 0.3);
+    CHECK(h.queue.count == 0);
+    CHECK(fake.read_next_calls == reads);
+    vcenter_source_type.pause(h.state, false);
+    fake_expected = 100;
+    CHECK(run_until(&h, fake_all_queued, 10));
+    check_queued_keys(&h, FAKE_EVENTS + 1, fake.newest);
+    fake_close(&h, &fake);
+}
+
+/* A WaitForUpdatesEx answer over its byte limit: the events are read from the history. */
+static void test_fake_update_too_large_is_read_from_history(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 4096);
+    CHECK(fake_start(&fake, &h));
+    CHECK(fake_source_start(&h, &fake, FAKE_EVENTS, 3600));
+    CHECK(run_until(&h, is_ready, 10));
+    fake.huge_wait_once = true;
+    fake.newest += 2000;
+    fake_expected = 2000;
+    CHECK(run_until(&h, fake_all_queued, 30));
+    run_until(&h, never, 0.05);
+    CHECK(!fake.huge_wait_once); /* the oversized answer was sent */
+    CHECK(fake.logins == 1);     /* read again without reconnecting */
+    check_queued_keys(&h, FAKE_EVENTS + 1, fake.newest);
+    CHECK(h.stats.events_lost == 0);
+    fake_close(&h, &fake);
+}
+
+/* A page over the byte limit is read again with smaller pages: nothing is skipped. */
+static void test_fake_page_too_large_is_read_again_smaller(void)
+{
+    harness h;
+    fake_vcenter fake;
+    fake_harness_init(&h, 2048);
+    CHECK(fake_start(&fake, &h));
+    fake.huge_pages = true;
+    fake.huge_from_count = 500;
+    CHECK(fake_source_start(&h, &fake, 100, 3600));
+    fake_expected = FAKE_EVENTS - 100;
+    CHECK(run_until(&h, fake_all_queued, 15));
+    run_until(&h, never, 0.05);
+    check_queued_keys(&h, 101, FAKE_EVENTS);
+    CHECK(fake.logins == 2);
+    fake_close(&h, &fake);
+}
+
 #define RUN_TEST_ARG(fn, arg)                                                                      \
     do {                                                                                           \
         int before_ = check_failures;                                                              \
@@ -834,6 +1091,13 @@ int main(void)
     RUN_TEST(test_backlog_of_several_pages_read_forward_in_order);
     RUN_TEST(test_backlog_respects_max_replay_age);
     RUN_TEST(test_response_too_large_is_named);
+    RUN_TEST(test_fake_coalesced_bursts_arrive_whole);
+    RUN_TEST(test_fake_skipped_keys_are_reported_and_never_stall);
+    RUN_TEST(test_fake_history_overflow_is_counted);
+    RUN_TEST(test_fake_startup_window_and_lost_session);
+    RUN_TEST(test_fake_page_too_large_is_read_again_smaller);
+    RUN_TEST(test_fake_update_too_large_is_read_from_history);
+    RUN_TEST(test_fake_pause_reads_nothing_until_resumed);
     if (!find_vcsim()) {
         /* tools/test.sh always builds the peer: a missing one is a broken setup, not a skip. */
         fprintf(stderr, "vcsim binary %s is absent (build it with tools/build-vcsim.sh)\n",

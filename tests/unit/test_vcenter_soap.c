@@ -218,6 +218,33 @@ static void test_create_collector_and_time(void)
     xmlFreeDoc(doc);
 }
 
+/* The CloudEvent source is the SDK URL as VEBA writes it: scheme://host[:port]/sdk, whatever
+ * form the address was configured in, never with credentials. */
+static void test_source_url_is_normalized(void)
+{
+    const char *cases[][2] = {
+        {"vc.example.com", "https://vc.example.com/sdk"},
+        {"vc.example.com/", "https://vc.example.com/sdk"},
+        {"https://VC.Example.com/sdk", "https://vc.example.com/sdk"},
+        {"https://admin:s3cret@vc.example.com:8443/sdk", "https://vc.example.com:8443/sdk"},
+        {"http://127.0.0.1:8989", "http://127.0.0.1:8989/sdk"},
+    };
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        config_vcenter config = {.address = (char *)cases[i][0]};
+        char err[256];
+        vcenter_soap *soap = vcenter_soap_new(&loop, &config, err, sizeof err);
+        CHECK(soap != NULL);
+        if (!soap)
+            continue;
+        CHECK_STR(vcenter_soap_source_url(soap), cases[i][1]);
+        vcenter_soap_close(soap);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
 int main(void)
 {
     RUN_TEST(test_service_content);
@@ -229,6 +256,7 @@ int main(void)
     RUN_TEST(test_read_next_events_page);
     RUN_TEST(test_latest_page_update);
     RUN_TEST(test_create_collector_and_time);
+    RUN_TEST(test_source_url_is_normalized);
     xmlCleanupParser();
     return CHECK_DONE();
 }

@@ -1,35 +1,50 @@
 /* The vCenter event source.
  *
- * One chain of SOAP calls at a time, so the state machine reads top to bottom:
- *   connect:  RetrieveServiceContent -> Login -> CurrentTime ->
- *             CreateCollectorForEvents(follow: from now, small latestPage) ->
- *             CreatePropertyCollector -> CreateFilter(follow's latestPage) ->
- *             CreateCollectorForEvents(backlog: from the resume time, latestPage of 1000)
- *   backlog:  ReadNextEvents(1000) on the backlog collector until a page brings nothing new
- *             (a real vCenter reads forward page by page), then DestroyCollector(backlog)
- *   follow:   WaitForUpdatesEx on latestPage; each change -> ReadNextEvents on the follow
- *             collector (a real vCenter reads forward from there), then the page's own events (the
- *             simulator's ReadNextEvents never returns new events) -> WaitForUpdatesEx ...
- * Two collectors, because the follow collector's latestPage comes whole in every update and must
- * stay small, while the backlog needs a page of 1000 on the simulator (govmomi 0.24), whose
- * ReadNextEvents serves only the latestPage, filled with the newest event and the OLDEST others.
- * Shrinking one collector with SetCollectorPageSize does not work there: it keeps a ring of
- * 1000 - size slots and drops the newest event. The follow collector is created first, so every
- * event is in one of the two: up to the backlog collector's creation in the backlog, after the
- * follow collector's creation in its latestPage (a real vCenter: its forward reading).
- * Every batch is sorted by key and only keys above the last pushed one go out, so each key is
- * delivered once per run and in order, whatever order or repetition the server uses.
+ * What it promises, within one run of the router (and across runs with a checkpoint):
+ *   1. Every event vCenter still holds with a key above the last delivered one reaches the queue
+ *      exactly once, in increasing key order (so in order per object as well).
+ *   2. A key that is not delivered is never skipped in silence: once a look-up over vCenter's
+ *      history has covered it, it is reported (log line with the key range, and a counter) as
+ *      absent (vCenter's history has no such key: vCenter does skip keys) or as lost (older than
+ *      the history vCenter still keeps, e.g. the simulator's ring of 1000).
+ *   3. /readyz says ready only once the follower records, and after a lost session the source
+ *      logs in again and resumes after the last delivered key with the same promises.
  *
- * Backpressure: a batch is at most one page; when the queue is full the chain stops and resumes
- * from the queue's space callback, so nothing is read meanwhile.
+ * How, with one chain of SOAP calls at a time so the state machine reads top to bottom:
+ *   connect: RetrieveServiceContent -> Login -> CurrentTime -> CreateCollectorForEvents(follow:
+ *            from now, latestPage of 1) -> CreatePropertyCollector -> CreateFilter(latestPage) ->
+ *            WaitForUpdatesEx(version "") which returns at once: from here on the property
+ *            collector records every change, so nothing posted later can be missed. Ready.
+ *   backlog: a range read from the resume time (the checkpoint, or now at the first start):
+ *            CreateCollectorForEvents(page of 1000) -> ReadNextEvents until a page brings nothing
+ *            new -> DestroyCollector. Events are delivered page by page up to the highest key
+ *            read so far.
+ *   follow:  WaitForUpdatesEx is the doorbell. Its latestPage values are taken (the simulator
+ *            sends one update per posted event, so page 1 carries every event once); then the
+ *            follow collector is drained with ReadNextEvents (a real vCenter coalesces updates,
+ *            and only its forward reading sees every event of a burst), unless the updates
+ *            continue the key sequence without a hole and a drain ran less than a second ago.
+ *            Both are merged by key.
+ *   gaps:    before delivering key k after last key p with k > p + 1, the keys p+1..k-1 must have
+ *            been covered by a range read; if not, one range read over [time(p) - 1 s,
+ *            time(k) + 1 s] runs first (the simulator ignores the time filter and serves its whole
+ *            ring, which covers it as well). A key still missing then is reported (promise 2) and
+ *            the stream moves on: one truly missing key costs one bounded look-up, never a stall.
  *
- * Failures (unreachable, NotAuthenticated, any fault): drop the unpushed batch, log in again after
- * a capped backoff and create a collector from the last pushed event's time; keys at or below
- * the last pushed one are skipped, so nothing repeats and nothing is lost. */
+ * No cap loses an event: every node of a response is taken (the latestPage parse is sized to the
+ * answer); WaitForUpdatesEx may answer up to VCENTER_SOAP_MAX_UPDATE_BYTES, and an answer over it
+ * is logged with the key range and read again from the history; a ReadNextEvents page over the
+ * 16 MiB limit makes the source reconnect and read with pages four times smaller.
+ *
+ * Backpressure: when the queue is full the chain stops and resumes from the queue's space
+ * callback, so nothing is read meanwhile and nothing is dropped.
+ *
+ * Failures (unreachable, NotAuthenticated, any fault): drop what is not yet pushed, log in again
+ * after a capped backoff and read the backlog from the last pushed event's time. */
 #include "sources/vcenter/source_vcenter.h"
 
-#include "sources/vcenter/checkpoint.h"
 #include "log.h"
+#include "sources/vcenter/checkpoint.h"
 #include "sources/vcenter/vcenter_convert.h"
 #include "sources/vcenter/vcenter_soap.h"
 
@@ -41,18 +56,17 @@
 #include <time.h>
 
 #define COMPONENT "vcenter"
-#define READ_PAGE_SIZE 1000 /* ReadNextEvents maxCount, and the backlog's latestPage */
-/* The follow collector's latestPage. A real vCenter sends its newest value per update and the
- * source then reads forward with ReadNextEvents; the govmomi simulator instead sends one whole
- * page per posted event (property_collector.go: an ObjectUpdate per change), so each event is
- * in some page even with a small one, and a large page only multiplies the bytes: at 500 events/s
- * a page of 100 made answers of over 16 MiB. */
-#define FOLLOW_PAGE_SIZE 10
+#define READ_PAGE_SIZE 1000 /* ReadNextEvents maxCount, and a range collector's latestPage */
+/* The follow collector's latestPage. On the simulator every posted event gives one update
+ * carrying the whole page, so a page of 1 sees each event once with the least data; on a real
+ * vCenter the page only rings the bell and ReadNextEvents reads forward. */
+#define FOLLOW_PAGE_SIZE 1
 #define WAIT_SECONDS 30 /* also keeps the session alive when idle */
+#define FOLLOW_DRAIN_MAX_MS 1000
+#define GAP_TIME_SLACK_SECONDS 1.0
 #define CHECKPOINT_INTERVAL_MS 1000
 #define RETRY_INITIAL_SECONDS 0.5
 #define RETRY_MAX_SECONDS 30.0
-#define MAX_PAGE_NODES 1024
 
 typedef struct batch_event {
     int64_t key;
@@ -61,14 +75,21 @@ typedef struct batch_event {
     char created[64];
 } batch_event;
 
+/* Events taken in and not yet pushed, merged by key: a key set makes a repeated key (the same
+ * event through latestPage, ReadNextEvents and a range read) cost no conversion. */
 typedef struct batch {
     batch_event *items;
     size_t count;
     size_t cap;
-    size_t next; /* first item not yet pushed */
+    size_t next;   /* first item not yet pushed */
+    int64_t *keys; /* open addressing, 0 = free (vCenter keys start at 1) */
+    size_t key_cap;
+    size_t key_count;
 } batch;
 
-typedef enum { AFTER_PUSH_READ_NEXT, AFTER_PUSH_END_BACKLOG, AFTER_PUSH_WAIT } after_push;
+typedef enum { RANGE_BACKLOG, RANGE_GAP, RANGE_RECOVER } range_purpose;
+
+typedef enum { DELIVER_DONE, DELIVER_BLOCKED, DELIVER_NEED_LOOKUP } deliver_result;
 
 typedef struct vcenter_source vcenter_source;
 
@@ -87,22 +108,34 @@ struct vcenter_source {
     vcenter_convert_context convert;
 
     char collector[256]; /* follow */
-    char backlog_collector[256];
-    bool in_backlog; /* ReadNextEvents goes to the backlog collector */
-    char backlog_begin[64];
     char property_collector[256];
     char version[256];
-    batch ready;     /* sorted, being pushed */
-    batch page;      /* latestPage events held until ReadNextEvents brings nothing new */
-    after_push next; /* what follows once ready is pushed */
+    int64_t follow_highest; /* highest key a ReadNextEvents page of the follow collector held */
+    uint64_t last_drain_ms; /* loop time of the last ReadNextEvents on the follow collector */
+
+    /* The range read in progress (backlog, gap look-up or recovery). */
+    char range_collector[256];
+    range_purpose range_purpose;
+    char range_begin[64];
+    char range_end[64];
+    int64_t range_highest;  /* highest key it returned */
+    int64_t range_lowest;   /* lowest key it returned (0: none yet) */
+    int64_t range_gap_high; /* RANGE_GAP: the highest missing key it must cover */
+    bool range_open;        /* the collector exists and is being read */
+    int read_count;         /* ReadNextEvents maxCount; shrinks after an answer too large */
+
+    batch pending;
+    void (*resume)(vcenter_source *s); /* what continues once the queue has space again */
     space_waiter *waiter;
 
     int64_t last_pushed;
-    int64_t highest_page_key; /* highest key any ReadNextEvents page held */
-    double last_pushed_time;  /* createdTime of the last pushed event, seconds */
-    double floor_time;        /* events created before this are not wanted (replay bound) */
-    bool started;             /* the first connection chose floor_time */
-    bool connected;
+    double last_pushed_time; /* createdTime of the last pushed event, seconds */
+    bool baseline;           /* last_pushed is a real key to check continuity against */
+    int64_t covered_to;      /* every key in (last_pushed, covered_to] was looked up */
+    int64_t history_oldest;  /* lowest key the last covering range read saw */
+    double floor_time;       /* events created before this are not wanted (replay bound) */
+    bool started;            /* the first connection chose floor_time */
+    bool connected;          /* recording: the first WaitForUpdatesEx returned */
     bool closing;
     bool paused; /* from the console: take nothing in; vCenter keeps the history */
     bool ever_connected;
@@ -126,12 +159,72 @@ struct vcenter_source {
 
 static void connect_start(vcenter_source *s);
 static void connect_fresh(vcenter_source *s);
-static void read_next(vcenter_source *s);
 static void wait_updates(vcenter_source *s);
-static void continue_after_push(vcenter_source *s);
-static void end_backlog(vcenter_source *s);
+static void follow_read(vcenter_source *s);
+static void follow_deliver(vcenter_source *s);
+static void range_start(vcenter_source *s, range_purpose purpose, double begin, double end);
+static void range_read(vcenter_source *s);
+static void range_deliver(vcenter_source *s);
+static void fail(vcenter_source *s, const vcenter_soap_result *result, const char *step);
+
+static const vcenter_soap_result cannot_start = {.status = VCENTER_SOAP_UNREACHABLE,
+                                                 .error = "cannot start a request"};
 
 /* ---- Batches ---- */
+
+static uint64_t hash_key(int64_t key)
+{
+    uint64_t x = (uint64_t)key * 0x9E3779B97F4A7C15ull;
+    return x ^ (x >> 29);
+}
+
+static bool key_set_insert(batch *b, int64_t key); /* true when key was not there */
+
+static bool key_set_grow(batch *b)
+{
+    size_t cap = b->key_cap ? b->key_cap * 2 : 1024;
+    int64_t *old = b->keys;
+    size_t old_cap = b->key_cap;
+    b->keys = calloc(cap, sizeof *b->keys);
+    if (!b->keys) {
+        b->keys = old;
+        return false;
+    }
+    b->key_cap = cap;
+    b->key_count = 0;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i])
+            key_set_insert(b, old[i]);
+    free(old);
+    return true;
+}
+
+static bool key_set_has(const batch *b, int64_t key)
+{
+    if (!b->key_cap)
+        return false;
+    for (size_t i = hash_key(key) & (b->key_cap - 1);; i = (i + 1) & (b->key_cap - 1)) {
+        if (b->keys[i] == key)
+            return true;
+        if (!b->keys[i])
+            return false;
+    }
+}
+
+static bool key_set_insert(batch *b, int64_t key)
+{
+    if ((b->key_count + 1) * 2 > b->key_cap && !key_set_grow(b))
+        return false;
+    for (size_t i = hash_key(key) & (b->key_cap - 1);; i = (i + 1) & (b->key_cap - 1)) {
+        if (b->keys[i] == key)
+            return false;
+        if (!b->keys[i]) {
+            b->keys[i] = key;
+            b->key_count++;
+            return true;
+        }
+    }
+}
 
 static void batch_clear(batch *b)
 {
@@ -139,22 +232,18 @@ static void batch_clear(batch *b)
         if (b->items[i].ev)
             event_unref(b->items[i].ev);
     b->count = b->next = 0;
+    if (b->key_count) {
+        memset(b->keys, 0, b->key_cap * sizeof *b->keys);
+        b->key_count = 0;
+    }
 }
 
 static void batch_free(batch *b)
 {
     batch_clear(b);
     free(b->items);
-    b->items = NULL;
-    b->cap = 0;
-}
-
-static bool batch_has(const batch *b, int64_t key)
-{
-    for (size_t i = b->next; i < b->count; i++)
-        if (b->items[i].key == key)
-            return true;
-    return false;
+    free(b->keys);
+    memset(b, 0, sizeof *b);
 }
 
 static batch_event *batch_add(batch *b)
@@ -178,40 +267,32 @@ static int compare_keys(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Sorts the unpushed items unless they already are (the usual case: keys arrive in order). */
 static void batch_sort(batch *b)
 {
-    if (b->count - b->next < 2)
-        return;
-    qsort(b->items + b->next, b->count - b->next, sizeof *b->items, compare_keys);
-}
-
-/* Moves every item of from into to (both unpushed), dropping keys to already has. */
-static void batch_move(batch *to, batch *from)
-{
-    for (size_t i = from->next; i < from->count; i++) {
-        batch_event *item = &from->items[i];
-        batch_event *slot = batch_has(to, item->key) ? NULL : batch_add(to);
-        if (slot) {
-            *slot = *item;
-        } else if (item->ev) {
-            event_unref(item->ev);
+    for (size_t i = b->next + 1; i < b->count; i++)
+        if (b->items[i - 1].key > b->items[i].key) {
+            qsort(b->items + b->next, b->count - b->next, sizeof *b->items, compare_keys);
+            return;
         }
-    }
-    from->count = from->next = 0;
 }
 
-/* Converts one event node into b unless it is already pushed, already held, or too old. */
-static void take_event(vcenter_source *s, batch *b, xmlNodePtr node)
+/* Converts one event node into the pending batch unless it is already pushed, already held, or
+ * older than the replay bound. */
+static void take_event(vcenter_source *s, xmlNodePtr node)
 {
     int64_t key;
-    if (!vcenter_event_key(node, &key) || key <= s->last_pushed || batch_has(b, key))
+    if (!vcenter_event_key(node, &key) || key <= s->last_pushed || key <= 0 ||
+        key_set_has(&s->pending, key))
         return;
     char created[64];
     double created_time = 0;
     vcenter_xml_text(vcenter_xml_child(node, "createdTime"), created, sizeof created);
     if (checkpoint_parse_time(created, &created_time) && created_time < s->floor_time)
         return;
-    batch_event *item = batch_add(b);
+    if (!key_set_insert(&s->pending, key))
+        return; /* out of memory: the key stays missing and the gap check looks it up again */
+    batch_event *item = batch_add(&s->pending);
     if (!item)
         return;
     item->key = key;
@@ -233,6 +314,18 @@ static void take_event(vcenter_source *s, batch *b, xmlNodePtr node)
 
 /* ---- Pushing ---- */
 
+static void continue_chain(vcenter_source *s)
+{
+    if (s->closing)
+        return;
+    if (s->paused) {
+        s->parked = true;
+        return;
+    }
+    if (s->resume)
+        s->resume(s);
+}
+
 static void on_space(void *opaque)
 {
     space_waiter *waiter = opaque;
@@ -241,66 +334,103 @@ static void on_space(void *opaque)
     if (!s)
         return; /* the source closed meanwhile */
     s->waiter = NULL;
-    continue_after_push(s);
+    continue_chain(s);
 }
 
-/* Pushes the ready batch in key order. False when the queue is full (resumes on space). */
-static bool push_ready(vcenter_source *s)
+/* "12" or "12..15", for log lines. */
+static const char *key_range(int64_t lo, int64_t hi, char *out, size_t cap)
 {
-    batch *b = &s->ready;
-    while (b->next < b->count) {
-        if (s->paused) {
-            s->parked = true;
+    if (lo == hi)
+        snprintf(out, cap, "%lld", (long long)lo);
+    else
+        snprintf(out, cap, "%lld..%lld", (long long)lo, (long long)hi);
+    return out;
+}
+
+/* Keys lo..hi were looked up and are not in vCenter's answers: say so, count them. Keys below the
+ * oldest key the look-up saw are older than the history vCenter keeps. */
+static void report_missing(vcenter_source *s, int64_t lo, int64_t hi)
+{
+    if (s->history_oldest > lo) {
+        int64_t top = s->history_oldest - 1 < hi ? s->history_oldest - 1 : hi;
+        char range[64];
+        log_warn(COMPONENT,
+                 "%s: event keys %s lost: older than the history vCenter keeps (its oldest event "
+                 "is key %lld)",
+                 s->name, key_range(lo, top, range, sizeof range), (long long)s->history_oldest);
+        if (s->stats)
+            s->stats->events_lost += (uint64_t)(top - lo + 1);
+        lo = top + 1;
+    }
+    if (lo <= hi) {
+        char range[64];
+        log_info(COMPONENT, "%s: event keys %s are absent from vCenter's history (skipped)",
+                 s->name, key_range(lo, hi, range, sizeof range));
+        if (s->stats)
+            s->stats->event_keys_absent += (uint64_t)(hi - lo + 1);
+    }
+}
+
+static bool push_one(vcenter_source *s, batch_event *item)
+{
+    if (item->ev) {
+        item->ev->source_name = s->name;
+        item->ev->source_token = (void *)(intptr_t)item->key;
+        if (!event_queue_push(s->queue, item->ev)) {
+            s->waiter = calloc(1, sizeof *s->waiter);
+            if (s->waiter) {
+                s->waiter->source = s;
+                event_queue_wait_for_space(s->queue, on_space, s->waiter);
+            }
             return false;
         }
+        checkpoint_tracker_pushed(s->tracker, item->key, item->ev->id, item->type, item->created);
+        event_unref(item->ev); /* the queue holds its own reference */
+        item->ev = NULL;
+        if (s->stats)
+            s->stats->events_total++;
+    }
+    s->last_pushed = item->key;
+    s->baseline = true;
+    double t;
+    if (checkpoint_parse_time(item->created, &t))
+        s->last_pushed_time = t;
+    return true;
+}
+
+/* Pushes pending events with keys <= limit in key order, stopping at a gap nothing has covered
+ * yet (NEED_LOOKUP: pending's next key is the gap's upper end) or at a full queue (BLOCKED). */
+static deliver_result deliver(vcenter_source *s, int64_t limit)
+{
+    batch *b = &s->pending;
+    batch_sort(b);
+    do { /* even with nothing pending: a paused source stops its chain here, reading nothing */
+        if (s->paused) {
+            s->parked = true;
+            return DELIVER_BLOCKED;
+        }
+        if (b->next == b->count)
+            break;
         batch_event *item = &b->items[b->next];
-        if (item->key <= s->last_pushed) { /* a duplicate across batches */
+        if (item->key > limit)
+            return DELIVER_DONE;
+        if (item->key <= s->last_pushed) { /* pushed meanwhile (a duplicate across reads) */
             if (item->ev)
                 event_unref(item->ev);
             b->next++;
             continue;
         }
-        if (item->ev) {
-            item->ev->source_name = s->name;
-            item->ev->source_token = (void *)(intptr_t)item->key;
-            if (!event_queue_push(s->queue, item->ev)) {
-                s->waiter = calloc(1, sizeof *s->waiter);
-                if (s->waiter) {
-                    s->waiter->source = s;
-                    event_queue_wait_for_space(s->queue, on_space, s->waiter);
-                }
-                return false;
-            }
-            checkpoint_tracker_pushed(s->tracker, item->key, item->ev->id, item->type,
-                                      item->created);
-            event_unref(item->ev); /* the queue holds its own reference */
-            if (s->stats)
-                s->stats->events_total++;
+        if (s->baseline && item->key > s->last_pushed + 1) {
+            if (item->key - 1 > s->covered_to)
+                return DELIVER_NEED_LOOKUP;
+            report_missing(s, s->last_pushed + 1, item->key - 1);
         }
-        s->last_pushed = item->key;
-        double t;
-        if (checkpoint_parse_time(item->created, &t))
-            s->last_pushed_time = t;
+        if (!push_one(s, item))
+            return DELIVER_BLOCKED;
         b->next++;
-    }
-    b->count = b->next = 0;
-    return true;
-}
-
-static void continue_after_push(vcenter_source *s)
-{
-    if (s->paused) {
-        s->parked = true;
-        return;
-    }
-    if (s->closing || !push_ready(s))
-        return;
-    if (s->next == AFTER_PUSH_READ_NEXT)
-        read_next(s);
-    else if (s->next == AFTER_PUSH_END_BACKLOG)
-        end_backlog(s);
-    else
-        wait_updates(s);
+    } while (b->next < b->count);
+    batch_clear(b);
+    return DELIVER_DONE;
 }
 
 /* ---- Failure and retry ---- */
@@ -323,11 +453,12 @@ static void fail(vcenter_source *s, const vcenter_soap_result *result, const cha
     snprintf(s->last_error, sizeof s->last_error, "%s: %s", step,
              result->error ? result->error : "failed");
     s->connected = false;
-    batch_clear(&s->ready);
-    batch_clear(&s->page);
+    batch_clear(&s->pending);
+    s->resume = NULL;
     s->collector[0] = s->property_collector[0] = s->version[0] = '\0';
-    s->backlog_collector[0] = '\0';
-    s->in_backlog = false;
+    s->range_collector[0] = '\0';
+    s->range_open = false;
+    s->follow_highest = 0;
     double cap = RETRY_INITIAL_SECONDS * pow(2.0, s->attempt < 16 ? s->attempt : 16);
     if (cap > RETRY_MAX_SECONDS)
         cap = RETRY_MAX_SECONDS;
@@ -345,50 +476,210 @@ static void fail(vcenter_source *s, const vcenter_soap_result *result, const cha
     if (result->status == VCENTER_SOAP_INVALID_LOGIN)
         log_error(COMPONENT, "%s: %s (retrying in %.1fs)", s->name, s->last_error, delay);
     else
-        log_warn(COMPONENT, "%s: %s (reconnecting in %.1fs)", s->name, s->last_error, delay);
+        log_warn(COMPONENT, "%s: %s (reconnecting in %.1fs, resuming after key %lld)", s->name,
+                 s->last_error, delay, (long long)s->last_pushed);
     uv_timer_start(&s->retry_timer, on_retry_timer, (uint64_t)(delay * 1000.0), 0);
 }
 
+/* A ReadNextEvents page over the byte limit: the server moved its cursor past events nobody read,
+ * so reconnect (which reads the history from the last pushed key again) with smaller pages. */
+static void fail_too_large(vcenter_source *s, const vcenter_soap_result *result, const char *step)
+{
+    int smaller = s->read_count / 4 > 0 ? s->read_count / 4 : 1;
+    log_warn(COMPONENT,
+             "%s: %s: events after key %lld not read: %s; reading them again with pages of %d",
+             s->name, step, (long long)s->last_pushed, result->error, smaller);
+    s->read_count = smaller;
+    fail(s, result, step);
+}
+
+static void format_seconds(double t, char *out, size_t cap)
+{
+    checkpoint_format_time((int64_t)floor(t), (long)((t - floor(t)) * 1e9), out, cap);
+}
+
 /* ---- Follow ---- */
+
+static size_t take_latest_page(vcenter_source *s, xmlNodePtr returnval)
+{
+    size_t found =
+        vcenter_soap_parse_latest_page(returnval, s->version, sizeof s->version, NULL, 0);
+    if (!found)
+        return 0;
+    xmlNodePtr *nodes = malloc(found * sizeof *nodes);
+    if (!nodes) {
+        log_warn(COMPONENT,
+                 "%s: out of memory for %zu events after key %lld: the gap check "
+                 "reads them from the history",
+                 s->name, found, (long long)s->last_pushed);
+        return 0;
+    }
+    vcenter_soap_parse_latest_page(returnval, s->version, sizeof s->version, nodes, found);
+    for (size_t i = 0; i < found; i++)
+        take_event(s, nodes[i]);
+    free(nodes);
+    return found;
+}
+
+/* True when pending holds keys last_pushed+1, +2, ... without a hole (and at least one). */
+static bool pending_continues_keys(vcenter_source *s)
+{
+    batch *b = &s->pending;
+    if (!s->baseline || b->next == b->count)
+        return false;
+    batch_sort(b);
+    int64_t expected = s->last_pushed + 1;
+    for (size_t i = b->next; i < b->count; i++) {
+        if (b->items[i].key < expected)
+            continue;
+        if (b->items[i].key != expected)
+            return false;
+        expected++;
+    }
+    return expected > s->last_pushed + 1;
+}
 
 static void on_update(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
     if (s->closing)
         return;
+    if (result->status == VCENTER_SOAP_TOO_LARGE) {
+        /* The server has moved on: what the answer held is read from the history instead. */
+        log_warn(COMPONENT,
+                 "%s: WaitForUpdatesEx: %s; reading events after key %lld from the "
+                 "history instead",
+                 s->name, result->error, (long long)s->last_pushed);
+        range_start(s, RANGE_RECOVER, s->last_pushed_time - GAP_TIME_SLACK_SECONDS, 0);
+        return;
+    }
     if (result->status != VCENTER_SOAP_OK) {
         fail(s, result, "WaitForUpdatesEx");
         return;
     }
-    if (!result->returnval) { /* maxWaitSeconds passed: nothing new */
-        wait_updates(s);
-        return;
-    }
-    xmlNodePtr nodes[MAX_PAGE_NODES];
-    size_t found = vcenter_soap_parse_latest_page(result->returnval, s->version, sizeof s->version,
-                                                  nodes, MAX_PAGE_NODES);
-    for (size_t i = 0; i < found && i < MAX_PAGE_NODES; i++)
-        take_event(s, &s->page, nodes[i]);
-    read_next(s);
+    if (result->returnval) /* NULL: maxWaitSeconds passed, nothing new */
+        take_latest_page(s, result->returnval);
+    /* The simulator's updates carry every event: when they continue the key sequence without a
+     * hole there is nothing for the forward reading to add, and skipping its round trip keeps the
+     * latency at the server's own. A hole (coalesced updates) is what the drain is for; it still
+     * runs once a second so the collector's cursor never lags far behind. */
+    if (pending_continues_keys(s) && uv_now(s->loop) - s->last_drain_ms < FOLLOW_DRAIN_MAX_MS)
+        follow_deliver(s);
+    else
+        follow_read(s);
 }
 
 static void wait_updates(vcenter_source *s)
 {
     if (vcenter_soap_wait_for_updates(s->soap, s->property_collector, s->version, WAIT_SECONDS,
-                                      on_update, s) != 0) {
-        vcenter_soap_result failed = {.status = VCENTER_SOAP_UNREACHABLE,
-                                      .error = "cannot start a request"};
-        fail(s, &failed, "WaitForUpdatesEx");
-    }
+                                      on_update, s) != 0)
+        fail(s, &cannot_start, "WaitForUpdatesEx");
 }
 
-/* ---- Backlog ---- */
-
-static void on_page(void *user, const vcenter_soap_result *result)
+static void on_follow_page(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
     if (s->closing)
         return;
+    if (result->status == VCENTER_SOAP_TOO_LARGE) {
+        fail_too_large(s, result, "ReadNextEvents");
+        return;
+    }
+    if (result->status != VCENTER_SOAP_OK) {
+        fail(s, result, "ReadNextEvents");
+        return;
+    }
+    /* A page of only known keys is still progress while the keys climb (a real vCenter reading
+     * forward); a repeated or empty page (the simulator, or the end) is not. */
+    int64_t page_max = 0;
+    for (xmlNodePtr node = result->returnval; node;
+         node = vcenter_xml_next(node->next, "returnval")) {
+        int64_t key;
+        if (vcenter_event_key(node, &key) && key > page_max)
+            page_max = key;
+        take_event(s, node);
+    }
+    if (page_max > s->follow_highest) {
+        s->follow_highest = page_max;
+        follow_read(s);
+        return;
+    }
+    follow_deliver(s);
+}
+
+/* Drains the follow collector's forward reading. */
+static void follow_read(vcenter_source *s)
+{
+    s->last_drain_ms = uv_now(s->loop);
+    if (vcenter_soap_read_next_events(s->soap, s->collector, s->read_count, on_follow_page, s) != 0)
+        fail(s, &cannot_start, "ReadNextEvents");
+}
+
+static void follow_deliver(vcenter_source *s)
+{
+    s->resume = follow_deliver;
+    deliver_result r = deliver(s, INT64_MAX);
+    if (r == DELIVER_BLOCKED)
+        return;
+    if (r == DELIVER_NEED_LOOKUP) {
+        batch_event *next = &s->pending.items[s->pending.next];
+        double end = 0;
+        if (!checkpoint_parse_time(next->created, &end))
+            end = 0;
+        s->range_gap_high = next->key - 1;
+        log_debug(COMPONENT, "%s: keys %lld..%lld not seen yet: looking them up", s->name,
+                  (long long)s->last_pushed + 1, (long long)next->key - 1);
+        range_start(s, RANGE_GAP, s->last_pushed_time - GAP_TIME_SLACK_SECONDS,
+                    end > 0 ? end + GAP_TIME_SLACK_SECONDS : 0);
+        return;
+    }
+    s->resume = NULL;
+    wait_updates(s);
+}
+
+/* ---- Range reads: backlog, gap look-ups, recovery ---- */
+
+static void on_range_destroyed(void *user, const vcenter_soap_result *result)
+{
+    vcenter_source *s = user;
+    if (s->closing)
+        return;
+    if (result->status != VCENTER_SOAP_OK) /* the session ends it anyway; following tells */
+        log_debug(COMPONENT, "%s: DestroyCollector: %s", s->name, result->error);
+    if (s->range_purpose == RANGE_BACKLOG)
+        log_info(COMPONENT, "%s: backlog read up to key %lld, following new events", s->name,
+                 (long long)s->range_highest);
+    follow_deliver(s);
+}
+
+/* Everything the range read could find is in pending: the keys up to its highest (and, for a
+ * gap, up to the gap's end) count as covered. */
+static void range_end(vcenter_source *s)
+{
+    s->range_open = false;
+    int64_t covered = s->range_highest;
+    if (s->range_purpose == RANGE_GAP && s->range_gap_high > covered)
+        covered = s->range_gap_high;
+    if (covered > s->covered_to)
+        s->covered_to = covered;
+    if (s->range_lowest > 0)
+        s->history_oldest = s->range_lowest;
+    char ref[256];
+    snprintf(ref, sizeof ref, "%s", s->range_collector);
+    s->range_collector[0] = '\0';
+    if (vcenter_soap_destroy_collector(s->soap, ref, on_range_destroyed, s) != 0)
+        fail(s, &cannot_start, "DestroyCollector");
+}
+
+static void on_range_page(void *user, const vcenter_soap_result *result)
+{
+    vcenter_source *s = user;
+    if (s->closing)
+        return;
+    if (result->status == VCENTER_SOAP_TOO_LARGE) {
+        fail_too_large(s, result, "ReadNextEvents");
+        return;
+    }
     if (result->status != VCENTER_SOAP_OK) {
         fail(s, result, "ReadNextEvents");
         return;
@@ -397,73 +688,83 @@ static void on_page(void *user, const vcenter_soap_result *result)
     for (xmlNodePtr node = result->returnval; node;
          node = vcenter_xml_next(node->next, "returnval")) {
         int64_t key;
-        if (vcenter_event_key(node, &key) && key > page_max)
-            page_max = key;
-        take_event(s, &s->ready, node);
+        if (vcenter_event_key(node, &key)) {
+            if (key > page_max)
+                page_max = key;
+            if (key > 0 && (s->range_lowest == 0 || key < s->range_lowest))
+                s->range_lowest = key;
+        }
+        take_event(s, node);
     }
-    /* A page of only old keys still counts as progress while the keys climb (a real vCenter
-     * reading forward past a checkpoint); a repeated or older page (the simulator) does not. */
-    bool progress = s->ready.count > s->ready.next || page_max > s->highest_page_key;
-    if (page_max > s->highest_page_key)
-        s->highest_page_key = page_max;
-    if (progress) {
-        s->next = AFTER_PUSH_READ_NEXT;
-    } else if (s->in_backlog) {
-        s->next = AFTER_PUSH_END_BACKLOG;
-    } else {
-        /* Caught up with the collector: now the latestPage events not read through it. */
-        batch_move(&s->ready, &s->page);
-        s->next = AFTER_PUSH_WAIT;
+    if (page_max <= s->range_highest) {
+        range_end(s);
+        return;
     }
-    batch_sort(&s->ready);
-    continue_after_push(s);
+    s->range_highest = page_max;
+    /* A forward reading covers every key up to where it got: deliver that much now, so a long
+     * backlog is never held whole in memory. */
+    if (s->range_highest > s->covered_to)
+        s->covered_to = s->range_highest;
+    if (s->range_lowest > 0)
+        s->history_oldest = s->range_lowest;
+    range_deliver(s);
 }
 
-static void read_next(vcenter_source *s)
+static void range_deliver(vcenter_source *s)
 {
-    const char *collector = s->in_backlog ? s->backlog_collector : s->collector;
-    if (vcenter_soap_read_next_events(s->soap, collector, READ_PAGE_SIZE, on_page, s) != 0) {
-        vcenter_soap_result failed = {.status = VCENTER_SOAP_UNREACHABLE,
-                                      .error = "cannot start a request"};
-        fail(s, &failed, "ReadNextEvents");
-    }
+    s->resume = range_deliver;
+    deliver_result r = deliver(s, s->range_highest);
+    if (r == DELIVER_BLOCKED)
+        return;
+    s->resume = NULL;
+    range_read(s); /* NEED_LOOKUP cannot happen below covered_to; the read goes on either way */
 }
 
-static void on_backlog_destroyed(void *user, const vcenter_soap_result *result)
+static void range_read(vcenter_source *s)
+{
+    if (vcenter_soap_read_next_events(s->soap, s->range_collector, s->read_count, on_range_page,
+                                      s) != 0)
+        fail(s, &cannot_start, "ReadNextEvents");
+}
+
+static void on_range_collector(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
     if (s->closing)
         return;
-    if (result->status != VCENTER_SOAP_OK) /* the session ends it anyway; following tells */
-        log_debug(COMPONENT, "%s: DestroyCollector: %s", s->name, result->error);
-    log_info(COMPONENT, "%s: caught up at event key %lld, following new events", s->name,
-             (long long)s->last_pushed);
-    wait_updates(s);
+    if (result->status != VCENTER_SOAP_OK) {
+        fail(s, result, "CreateCollectorForEvents");
+        return;
+    }
+    vcenter_xml_text(result->returnval, s->range_collector, sizeof s->range_collector);
+    s->range_open = true;
+    range_read(s);
 }
 
-/* The backlog is delivered: its collector (and its page of 1000) is no longer needed. */
-static void end_backlog(vcenter_source *s)
+/* A reading collector over [begin, end] (end 0: open); its events go to pending. */
+static void range_start(vcenter_source *s, range_purpose purpose, double begin, double end)
 {
-    char ref[256];
-    snprintf(ref, sizeof ref, "%s", s->backlog_collector);
-    s->backlog_collector[0] = '\0';
-    s->in_backlog = false;
-    if (vcenter_soap_destroy_collector(s->soap, ref, on_backlog_destroyed, s) != 0) {
-        vcenter_soap_result failed = {.status = VCENTER_SOAP_UNREACHABLE,
-                                      .error = "cannot start a request"};
-        fail(s, &failed, "DestroyCollector");
-    }
+    if (begin < s->floor_time)
+        begin = s->floor_time;
+    s->range_purpose = purpose;
+    s->range_highest = 0;
+    s->range_lowest = 0;
+    s->range_begin[0] = s->range_end[0] = '\0';
+    if (begin > 0)
+        format_seconds(begin, s->range_begin, sizeof s->range_begin);
+    if (end > 0)
+        format_seconds(end, s->range_end, sizeof s->range_end);
+    if (vcenter_soap_create_event_collector(s->soap, s->range_begin, s->range_end, READ_PAGE_SIZE,
+                                            on_range_collector, s) != 0)
+        fail(s, &cannot_start, "CreateCollectorForEvents");
 }
 
 /* ---- Connect ---- */
 
 #define CHAIN(call, step)                                                                          \
     do {                                                                                           \
-        if ((call) != 0) {                                                                         \
-            vcenter_soap_result failed_ = {.status = VCENTER_SOAP_UNREACHABLE,                     \
-                                           .error = "cannot start a request"};                     \
-            fail(s, &failed_, step);                                                               \
-        }                                                                                          \
+        if ((call) != 0)                                                                           \
+            fail(s, &cannot_start, step);                                                          \
     } while (0)
 
 static bool step_ok(vcenter_source *s, const vcenter_soap_result *result, const char *step)
@@ -477,21 +778,23 @@ static bool step_ok(vcenter_source *s, const vcenter_soap_result *result, const 
     return true;
 }
 
-static void on_backlog_collector(void *user, const vcenter_soap_result *result)
+/* The property collector records from here on: anything posted later reaches a later wait, and
+ * anything posted before is in the backlog read that starts now. */
+static void on_first_update(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
-    if (!step_ok(s, result, "CreateCollectorForEvents"))
+    if (!step_ok(s, result, "WaitForUpdatesEx"))
         return;
-    vcenter_xml_text(result->returnval, s->backlog_collector, sizeof s->backlog_collector);
-    s->in_backlog = true;
+    if (result->returnval)
+        take_latest_page(s, result->returnval);
     s->connected = true;
     s->ever_connected = true;
     s->attempt = 0;
     s->last_error[0] = '\0';
-    s->version[0] = '\0';
+    double begin = s->last_pushed_time > s->floor_time ? s->last_pushed_time : s->floor_time;
     log_info(COMPONENT, "%s: connected to %s, streaming events after key %lld", s->name,
              vcenter_soap_host(s->soap), (long long)s->last_pushed);
-    read_next(s);
+    range_start(s, RANGE_BACKLOG, begin, 0);
 }
 
 static void on_filter(void *user, const vcenter_soap_result *result)
@@ -499,9 +802,10 @@ static void on_filter(void *user, const vcenter_soap_result *result)
     vcenter_source *s = user;
     if (!step_ok(s, result, "CreateFilter"))
         return;
-    CHAIN(vcenter_soap_create_event_collector(s->soap, s->backlog_begin, READ_PAGE_SIZE,
-                                              on_backlog_collector, s),
-          "CreateCollectorForEvents");
+    s->version[0] = '\0';
+    CHAIN(vcenter_soap_wait_for_updates(s->soap, s->property_collector, "", WAIT_SECONDS,
+                                        on_first_update, s),
+          "WaitForUpdatesEx");
 }
 
 static void on_property_collector(void *user, const vcenter_soap_result *result)
@@ -525,8 +829,8 @@ static void on_collector(void *user, const vcenter_soap_result *result)
           "CreatePropertyCollector");
 }
 
-/* Chooses where the collector starts: the first time from the checkpoint (bounded by the replay
- * age) or vCenter's current time; after a reconnect from the last pushed event. */
+/* The first time chooses the replay bound: the checkpoint (at most max replay age back) or
+ * vCenter's current time. The follow collector reads forward from now. */
 static void on_current_time(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
@@ -537,27 +841,33 @@ static void on_current_time(void *user, const vcenter_soap_result *result)
     vcenter_xml_text(result->returnval, text, sizeof text);
     if (!checkpoint_parse_time(text, &now))
         now = (double)time(NULL);
-    double begin;
     if (!s->started) {
         s->started = true;
-        begin = now;
+        double begin = now;
         double checkpoint_time;
         if (s->has_checkpoint) {
             begin = now - s->max_replay_age_seconds;
-            if (checkpoint_parse_time(s->checkpoint.last_event_key_timestamp, &checkpoint_time) &&
-                checkpoint_time > begin)
+            bool known =
+                checkpoint_parse_time(s->checkpoint.last_event_key_timestamp, &checkpoint_time);
+            if (known && checkpoint_time > begin) {
                 begin = checkpoint_time;
+                s->last_pushed_time = checkpoint_time;
+                s->baseline = true;
+            } else {
+                /* Older than the replay bound: the keys in between are skipped by configuration,
+                 * not lost, so continuity is checked from the first key delivered. */
+                log_info(COMPONENT,
+                         "%s: the checkpoint (key %lld) is older than maxReplayAge: replaying "
+                         "from %.0f s ago",
+                         s->name, (long long)s->last_pushed, s->max_replay_age_seconds);
+            }
         }
         s->floor_time = begin;
-    } else {
-        begin = s->last_pushed_time > s->floor_time ? s->last_pushed_time : s->floor_time;
     }
-    checkpoint_format_time((int64_t)floor(begin), (long)((begin - floor(begin)) * 1e9),
-                           s->backlog_begin, sizeof s->backlog_begin);
     char now_text[64];
-    checkpoint_format_time((int64_t)floor(now), (long)((now - floor(now)) * 1e9), now_text,
-                           sizeof now_text);
-    CHAIN(vcenter_soap_create_event_collector(s->soap, now_text, FOLLOW_PAGE_SIZE, on_collector, s),
+    format_seconds(now, now_text, sizeof now_text);
+    CHAIN(vcenter_soap_create_event_collector(s->soap, now_text, NULL, FOLLOW_PAGE_SIZE,
+                                              on_collector, s),
           "CreateCollectorForEvents");
 }
 
@@ -624,8 +934,7 @@ static void on_checkpoint_timer(uv_timer_t *timer)
 
 static void free_source(vcenter_source *s)
 {
-    batch_free(&s->ready);
-    batch_free(&s->page);
+    batch_free(&s->pending);
     checkpoint_tracker_free(s->tracker);
     free(s);
 }
@@ -651,6 +960,7 @@ static int source_create(const config_provider *config, const source_services *s
     s->fatal = services->fatal;
     s->fatal_engine = services->engine;
     s->name = config->name;
+    s->read_count = READ_PAGE_SIZE;
     s->tracker = checkpoint_tracker_new(0);
     s->soap = vcenter_soap_new(services->loop, &config->vcenter, err, err_cap);
     if (!s->soap || !s->tracker) {
@@ -665,7 +975,7 @@ static int source_create(const config_provider *config, const source_services *s
         config->vcenter.max_replay_age_seconds > 0 ? config->vcenter.max_replay_age_seconds : 3600;
     s->convert.format = config->vcenter.sources_for_knative_format ? VCENTER_FORMAT_SOURCES_KNATIVE
                                                                    : VCENTER_FORMAT_ROUTER;
-    s->convert.source_url = config->vcenter.address;
+    s->convert.source_url = vcenter_soap_source_url(s->soap);
     s->checkpointing = config->vcenter.checkpoint;
     if (s->checkpointing) {
         const char *dir =
@@ -746,9 +1056,9 @@ static void close_next(vcenter_source *s)
         if (vcenter_soap_destroy_collector(s->soap, ref, on_close_step, s) == 0)
             return;
     }
-    if (s->backlog_collector[0]) {
-        snprintf(ref, sizeof ref, "%s", s->backlog_collector);
-        s->backlog_collector[0] = '\0';
+    if (s->range_collector[0]) {
+        snprintf(ref, sizeof ref, "%s", s->range_collector);
+        s->range_collector[0] = '\0';
         if (vcenter_soap_destroy_collector(s->soap, ref, on_close_step, s) == 0)
             return;
     }
@@ -777,7 +1087,7 @@ static void source_close(void *state)
         s->waiter->source = NULL; /* the queue frees it when it calls back */
     s->waiter = NULL;
     if (!s->connected)
-        s->collector[0] = s->property_collector[0] = s->backlog_collector[0] = '\0';
+        s->collector[0] = s->property_collector[0] = s->range_collector[0] = '\0';
     close_next(s);
 }
 
@@ -787,7 +1097,7 @@ static void source_pause(void *state, bool paused)
     s->paused = paused;
     if (!paused && s->parked && !s->waiter) {
         s->parked = false;
-        continue_after_push(s);
+        continue_chain(s);
     }
 }
 

@@ -611,8 +611,10 @@ event *vcenter_event_convert(vcenter_convert_context *ctx, xmlNodePtr node, int6
         cJSON_Delete(data);
         return NULL;
     }
+    /* Order is kept per managed object; an event about none (a login, a posted event without an
+     * entity) has no order to keep, so it is not serialized behind others of its class. */
     const char *object = ordering_object(data);
-    if (object && !(ev->ordering_key = strdup(object))) {
+    if (!(ev->ordering_key = strdup(object ? object : ""))) {
         snprintf(reason, reason_cap, "out of memory");
         event_unref(ev);
         cJSON_Delete(data);

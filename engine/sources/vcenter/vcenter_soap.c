@@ -6,6 +6,7 @@
 #include "http/http_client.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <libxml/parser.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct vcenter_soap {
     http_client *http;
     char *url;
     char *host;
+    char *source_url;
     bool insecure;
     char *ca_file;
     char *username;
@@ -34,6 +36,7 @@ struct vcenter_soap {
 typedef struct soap_call {
     vcenter_soap *soap;
     call_kind kind;
+    size_t max_bytes;
     vcenter_soap_done_fn done;
     void *user;
 } soap_call;
@@ -269,6 +272,30 @@ static char *host_of(const char *url)
     return strndup(start, len);
 }
 
+/* scheme://host[:port]/path without user:password@, scheme and host in lower case. */
+static char *source_url_of(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return NULL;
+    const char *authority = sep + 3;
+    const char *path = strchr(authority, '/');
+    const char *at = strchr(authority, '@');
+    if (at && (!path || at < path))
+        authority = at + 1;
+    size_t len = strlen(url) + 1;
+    char *out = malloc(len);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (const char *p = url; p < sep + 3; p++)
+        out[n++] = (char)tolower((unsigned char)*p);
+    for (const char *p = authority; *p && p != path; p++)
+        out[n++] = (char)tolower((unsigned char)*p);
+    snprintf(out + n, len - n, "%s", path ? path : "/sdk");
+    return out;
+}
+
 vcenter_soap *vcenter_soap_new(uv_loop_t *loop, const config_vcenter *config, char *err,
                                size_t err_cap)
 {
@@ -283,13 +310,14 @@ vcenter_soap *vcenter_soap_new(uv_loop_t *loop, const config_vcenter *config, ch
     }
     soap->url = normalize_address(config->address);
     soap->host = soap->url ? host_of(soap->url) : NULL;
+    soap->source_url = soap->url ? source_url_of(soap->url) : NULL;
     soap->insecure = config->insecure_ssl;
     soap->ca_file = config->ca_file ? strdup(config->ca_file) : NULL;
     soap->username = strdup(config->auth.username ? config->auth.username : "");
     soap->password = strdup(config->auth.password ? config->auth.password : "");
     soap->http = http_client_new(loop);
-    if (!soap->url || !soap->host || !soap->username || !soap->password || !soap->http ||
-        !soap->host[0]) {
+    if (!soap->url || !soap->host || !soap->source_url || !soap->username || !soap->password ||
+        !soap->http || !soap->host[0]) {
         snprintf(err, err_cap, "cannot set up the vCenter client for \"%s\"", config->address);
         vcenter_soap_close(soap);
         return NULL;
@@ -310,6 +338,7 @@ void vcenter_soap_close(vcenter_soap *soap)
     memset(soap->cookie, 0, sizeof soap->cookie);
     free(soap->url);
     free(soap->host);
+    free(soap->source_url);
     free(soap->ca_file);
     free(soap->username);
     free(soap->password);
@@ -319,6 +348,11 @@ void vcenter_soap_close(vcenter_soap *soap)
 const char *vcenter_soap_host(const vcenter_soap *soap)
 {
     return soap->host;
+}
+
+const char *vcenter_soap_source_url(const vcenter_soap *soap)
+{
+    return soap->source_url;
 }
 
 const vcenter_service_content *vcenter_soap_content(const vcenter_soap *soap)
@@ -368,10 +402,10 @@ static void on_http_done(void *user, const http_client_response *response)
         snprintf(error, sizeof error, "vCenter %s unreachable: %s", soap->host, response->error);
     } else if (response->truncated) {
         /* Parsing the cut body would only say "not a SOAP envelope": name the real cause. */
-        result.status = VCENTER_SOAP_BAD_RESPONSE;
+        result.status = VCENTER_SOAP_TOO_LARGE;
         snprintf(error, sizeof error,
                  "vCenter %s answered HTTP %ld with a response too large (%zu bytes cap)",
-                 soap->host, response->status, (size_t)VCENTER_SOAP_MAX_RESPONSE_BYTES);
+                 soap->host, response->status, call->max_bytes);
     } else {
         doc = vcenter_soap_parse_response(response->body, response->body_len, soap->username,
                                           &result.response, &result.status, error, sizeof error);
@@ -410,13 +444,14 @@ static void on_http_done(void *user, const http_client_response *response)
 
 /* Wraps body_xml in an envelope and posts it. */
 static int soap_send(vcenter_soap *soap, call_kind kind, const char *body_xml, long timeout_ms,
-                     vcenter_soap_done_fn done, void *user)
+                     size_t max_bytes, vcenter_soap_done_fn done, void *user)
 {
     soap_call *call = calloc(1, sizeof *call);
     if (!call)
         return -1;
     call->soap = soap;
     call->kind = kind;
+    call->max_bytes = max_bytes;
     call->done = done;
     call->user = user;
     char *envelope = NULL;
@@ -450,7 +485,7 @@ static int soap_send(vcenter_soap *soap, call_kind kind, const char *body_xml, l
         .timeout_ms = timeout_ms,
         .insecure = soap->insecure,
         .ca_file = soap->ca_file,
-        .max_response_bytes = VCENTER_SOAP_MAX_RESPONSE_BYTES,
+        .max_response_bytes = max_bytes,
     };
     int rc = http_client_send(soap->http, &request, on_http_done, call);
     memset(envelope, 0, envelope_len); /* a Login body holds the password */
@@ -461,7 +496,7 @@ static int soap_send(vcenter_soap *soap, call_kind kind, const char *body_xml, l
 }
 
 /* Builds a body with a printf-like template where every %s is an escaped value. */
-static int soap_call_v(vcenter_soap *soap, call_kind kind, long timeout_ms,
+static int soap_call_v(vcenter_soap *soap, call_kind kind, long timeout_ms, size_t max_bytes,
                        vcenter_soap_done_fn done, void *user, const char *template,
                        const char **values, size_t value_count)
 {
@@ -480,15 +515,19 @@ static int soap_call_v(vcenter_soap *soap, call_kind kind, long timeout_ms,
         }
     }
     fclose(out);
-    int rc = soap_send(soap, kind, body, timeout_ms, done, user);
+    int rc = soap_send(soap, kind, body, timeout_ms, max_bytes, done, user);
     memset(body, 0, body_len);
     free(body);
     return rc;
 }
 
-#define SOAP_CALL(soap, kind, timeout, done, user, template, ...)                                  \
-    soap_call_v(soap, kind, timeout, done, user, template, (const char *[]){__VA_ARGS__},          \
+#define SOAP_CALL_LIMIT(soap, kind, timeout, max_bytes, done, user, template, ...)                 \
+    soap_call_v(soap, kind, timeout, max_bytes, done, user, template,                              \
+                (const char *[]){__VA_ARGS__},                                                     \
                 sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
+#define SOAP_CALL(soap, kind, timeout, done, user, template, ...)                                  \
+    SOAP_CALL_LIMIT(soap, kind, timeout, VCENTER_SOAP_MAX_RESPONSE_BYTES, done, user, template,    \
+                    __VA_ARGS__)
 
 int vcenter_soap_retrieve_service_content(vcenter_soap *soap, vcenter_soap_done_fn done, void *user)
 {
@@ -515,22 +554,31 @@ int vcenter_soap_current_time(vcenter_soap *soap, vcenter_soap_done_fn done, voi
                      "ServiceInstance");
 }
 
-int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time, int page_size,
+static bool is_date_time(const char *text)
+{
+    return !text || text[strspn(text, "0123456789-:.TZ+")] == '\0';
+}
+
+int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time,
+                                        const char *end_time, int page_size,
                                         vcenter_soap_done_fn done, void *user)
 {
     /* EventFilterSpec's elements in schema order: entity, time, ..., maxCount. */
-    char time_filter[128] = "";
+    char begin[96] = "", end[96] = "", time_filter[256] = "";
     if (begin_time && begin_time[0])
-        snprintf(time_filter, sizeof time_filter, "<time><beginTime>%.64s</beginTime></time>",
-                 begin_time);
+        snprintf(begin, sizeof begin, "<beginTime>%.64s</beginTime>", begin_time);
+    if (end_time && end_time[0])
+        snprintf(end, sizeof end, "<endTime>%.64s</endTime>", end_time);
+    if (begin[0] || end[0])
+        snprintf(time_filter, sizeof time_filter, "<time>%s%s</time>", begin, end);
     char max_count[48] = "";
     if (page_size > 0)
         snprintf(max_count, sizeof max_count, "<maxCount>%d</maxCount>",
                  page_size > 1000 ? 1000 : page_size);
     /* The fragments go into the template unescaped: only xsd:dateTime characters are let in. */
-    if (begin_time && begin_time[strspn(begin_time, "0123456789-:.TZ+")] != '\0')
+    if (!is_date_time(begin_time) || !is_date_time(end_time))
         return -1;
-    char template[640];
+    char template[1024];
     snprintf(template, sizeof template,
              "<CreateCollectorForEvents xmlns=\"urn:vim25\"><_this "
              "type=\"EventManager\">%%s</_this><filter><entity><entity "
@@ -583,11 +631,12 @@ int vcenter_soap_wait_for_updates(vcenter_soap *soap, const char *property_colle
     snprintf(wait, sizeof wait, "%d", max_wait_seconds < 0 ? 0 : max_wait_seconds);
     /* The server holds the call for up to max_wait_seconds: give the transfer that and a margin. */
     long timeout_ms = (long)(max_wait_seconds < 0 ? 0 : max_wait_seconds) * 1000L + 30000L;
-    return SOAP_CALL(soap, CALL_PLAIN, timeout_ms, done, user,
-                     "<WaitForUpdatesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">%s"
-                     "</_this><version>%s</version><options><maxWaitSeconds>%s</maxWaitSeconds>"
-                     "</options></WaitForUpdatesEx>",
-                     property_collector, version ? version : "", wait);
+    return SOAP_CALL_LIMIT(
+        soap, CALL_PLAIN, timeout_ms, VCENTER_SOAP_MAX_UPDATE_BYTES, done, user,
+        "<WaitForUpdatesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">%s"
+        "</_this><version>%s</version><options><maxWaitSeconds>%s</maxWaitSeconds>"
+        "</options></WaitForUpdatesEx>",
+        property_collector, version ? version : "", wait);
 }
 
 int vcenter_soap_destroy_collector(vcenter_soap *soap, const char *collector,

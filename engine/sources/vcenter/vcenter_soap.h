@@ -26,6 +26,7 @@ typedef enum {
     VCENTER_SOAP_INVALID_LOGIN,     /* wrong user name or password */
     VCENTER_SOAP_FAULT,             /* any other SOAP fault */
     VCENTER_SOAP_BAD_RESPONSE,      /* not a SOAP answer we understand */
+    VCENTER_SOAP_TOO_LARGE,         /* the answer exceeded the call's byte limit (none parsed) */
 } vcenter_soap_status;
 
 typedef struct vcenter_soap_result {
@@ -56,6 +57,8 @@ void vcenter_soap_close(vcenter_soap *soap);
 
 /* The host part of the address (for log lines and the checkpoint file name). */
 const char *vcenter_soap_host(const vcenter_soap *soap);
+/* The SDK URL without credentials (scheme://host[:port]/sdk): the CloudEvent source, as VEBA. */
+const char *vcenter_soap_source_url(const vcenter_soap *soap);
 /* Filled after a successful vcenter_soap_retrieve_service_content. */
 const vcenter_service_content *vcenter_soap_content(const vcenter_soap *soap);
 bool vcenter_soap_logged_in(const vcenter_soap *soap);
@@ -66,10 +69,12 @@ int vcenter_soap_retrieve_service_content(vcenter_soap *soap, vcenter_soap_done_
 int vcenter_soap_login(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
 /* returnval holds the server's time (xsd:dateTime). */
 int vcenter_soap_current_time(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
-/* An EventHistoryCollector over every entity under the root folder, from begin_time (xsd:dateTime,
- * NULL for none), whose latestPage holds at most page_size events (EventFilterSpec maxCount,
- * clamped to 1..1000; 0 leaves the server's default of 10). returnval holds its reference. */
-int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time, int page_size,
+/* An EventHistoryCollector over every entity under the root folder, from begin_time to end_time
+ * (xsd:dateTime, NULL or "" for open), whose latestPage holds at most page_size events
+ * (EventFilterSpec maxCount, clamped to 1..1000; 0 leaves the server's default of 10). returnval
+ * holds its reference. */
+int vcenter_soap_create_event_collector(vcenter_soap *soap, const char *begin_time,
+                                        const char *end_time, int page_size,
                                         vcenter_soap_done_fn done, void *user);
 /* Each <returnval> sibling holds one event. max_count is clamped to 1..1000. */
 int vcenter_soap_read_next_events(vcenter_soap *soap, const char *collector, int max_count,
@@ -88,9 +93,13 @@ int vcenter_soap_destroy_collector(vcenter_soap *soap, const char *collector,
                                    vcenter_soap_done_fn done, void *user);
 int vcenter_soap_destroy_property_collector(vcenter_soap *soap, const char *property_collector,
                                             vcenter_soap_done_fn done, void *user);
-/* Responses longer than this fail with BAD_RESPONSE "... response too large (N bytes cap)": a
- * ReadNextEvents page or latestPage of 1000 events (about 1-2 KB each) fits. */
+/* Responses longer than this fail with TOO_LARGE "... response too large (N bytes cap)": a
+ * ReadNextEvents page of 1000 events (about 1-2 KB each) fits many times over. */
 #define VCENTER_SOAP_MAX_RESPONSE_BYTES (16u * 1024u * 1024u)
+/* WaitForUpdatesEx cannot be bounded on every server (the simulator ignores maxObjectUpdates and
+ * answers one update per posted event: a burst of 10,000 at page size 1 is about 6 MiB). An
+ * answer over it is read again from the history instead. */
+#define VCENTER_SOAP_MAX_UPDATE_BYTES (64u * 1024u * 1024u)
 /* Forgets the cookie whatever the answer. */
 int vcenter_soap_logout(vcenter_soap *soap, vcenter_soap_done_fn done, void *user);
 

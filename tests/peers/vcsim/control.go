@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 const (
@@ -46,6 +47,7 @@ func (c *control) routes() *http.ServeMux {
 	mux.HandleFunc("/events/post-many", c.post(c.handlePostMany))
 	mux.HandleFunc("/events", c.get(c.handleEvents))
 	mux.HandleFunc("/restart", c.post(c.handleRestart))
+	mux.HandleFunc("/sessions/terminate", c.post(c.handleTerminateSessions))
 	mux.HandleFunc("/shutdown", c.post(c.handleShutdown))
 	return mux
 }
@@ -168,8 +170,18 @@ func (c *control) handlePostMany(ctx context.Context, r *http.Request) (interfac
 		return nil, err
 	}
 	overSDK := r.URL.Query().Get("via") == "sdk"
+	var about []types.ManagedObjectReference
+	if names := r.URL.Query().Get("vms"); names != "" {
+		for _, name := range strings.Split(names, ",") {
+			vm, _, err := c.vc.findVM(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			about = append(about, vm.Reference())
+		}
+	}
 	start := time.Now()
-	if err := c.vc.postMany(ctx, count, workers, overSDK); err != nil {
+	if err := c.vc.postMany(ctx, count, workers, overSDK, about); err != nil {
 		return nil, err
 	}
 	secs := time.Since(start).Seconds()
@@ -218,6 +230,20 @@ func (c *control) handleRestart(ctx context.Context, r *http.Request) (interface
 	}
 	time.Sleep(time.Duration(downMs) * time.Millisecond)
 	if err := c.sim.listen(); err != nil {
+		return nil, err
+	}
+	if err := c.vc.connect(ctx); err != nil {
+		return nil, err
+	}
+	return map[string]interface{}{"ok": true, "sessionsEnded": ended}, nil
+}
+
+// handleTerminateSessions ends every session (as an administrator's "terminate session", or a
+// logout from another session) while /sdk keeps serving; the control client logs in again.
+// Clients then get a NotAuthenticated fault on their next call, long polls included.
+func (c *control) handleTerminateSessions(ctx context.Context, r *http.Request) (interface{}, error) {
+	ended, err := c.vc.terminateAllSessions(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := c.vc.connect(ctx); err != nil {

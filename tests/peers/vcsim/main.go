@@ -4,7 +4,6 @@
 package main
 
 import (
-	"net/url"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"

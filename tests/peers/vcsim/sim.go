@@ -81,7 +81,7 @@ func (s *sim) listen() error {
 		ln = tls.NewListener(ln, s.tlsConfig)
 	}
 	srv := &http.Server{
-		Handler:           s.model.Service.ServeMux,
+		Handler:           gated(s.model.Service.ServeMux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(discard{}, "", 0),
 	}

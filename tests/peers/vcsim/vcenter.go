@@ -242,8 +242,10 @@ func (v *vcenter) postEvent(ctx context.Context, ev types.BaseEvent) error {
 }
 
 // postMany posts count GeneralUserEvents from `workers` goroutines, either
-// in-process (fast, no HTTP) or over /sdk like any other client.
-func (v *vcenter) postMany(ctx context.Context, count, workers int, overSDK bool) error {
+// in-process (fast, no HTTP) or over /sdk like any other client. With VMs in
+// about, event i is about VM i % len(about) (its Vm argument), so a client's
+// per-object order can be checked.
+func (v *vcenter) postMany(ctx context.Context, count, workers int, overSDK bool, about []types.ManagedObjectReference) error {
 	c := v.inproc
 	if overSDK {
 		c = v.vim()
@@ -260,7 +262,20 @@ func (v *vcenter) postMany(ctx context.Context, count, workers int, overSDK bool
 				msg := fmt.Sprintf("post-many %d", i)
 				ev := &types.GeneralUserEvent{GeneralEvent: types.GeneralEvent{
 					Event: types.Event{FullFormattedMessage: msg}, Message: msg}}
-				if err := m.PostEvent(ctx, ev); err != nil {
+				if len(about) > 0 {
+					ref := about[i%len(about)]
+					ev.Vm = &types.VmEventArgument{Vm: ref}
+				}
+				// In-process posts bypass /sdk: gate each one here (one call, never nested).
+				var err error
+				if overSDK {
+					err = m.PostEvent(ctx, ev)
+				} else {
+					postGate.RLock()
+					err = m.PostEvent(ctx, ev)
+					postGate.RUnlock()
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
