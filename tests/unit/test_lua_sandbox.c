@@ -41,7 +41,7 @@ static bool holds(lua_sandbox *sb, const char *code)
 
 static lua_sandbox *new_sandbox(long instructions, size_t memory)
 {
-    script_limits limits = {instructions, memory};
+    script_limits limits = {instructions, memory, 0};
     return lua_sandbox_new(&limits, lib_dir);
 }
 
