@@ -169,11 +169,11 @@ static int checked_unpack(lua_State *L)
     return (int)n;
 }
 
-/* The comparison table.sort calls: one unit per comparison, then the script's function (upvalue
- * 1) or "<". */
+/* The comparison table.sort calls: two units per comparison (a comparison and the two element
+ * reads around it), then the script's function (upvalue 1) or "<". */
 static int charged_less(lua_State *L)
 {
-    lua_sandbox_charge(L, 1);
+    lua_sandbox_charge(L, 2);
     if (lua_isnil(L, lua_upvalueindex(1))) {
         lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
         return 1;
