@@ -266,26 +266,53 @@ static int checked_close(lua_State *L)
     return lua_gettop(L);
 }
 
-static int wrapped_resume(lua_State *L)
+/* Lua's auxresume (lcorolib.c) with the budget armed in the coroutine: moves narg arguments to
+ * co and resumes it; returns the number of results moved back, or -1 with the error on top. */
+static int resume_charged(lua_State *L, lua_State *co, int narg)
 {
-    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
-    int nargs = lua_gettop(L);
-    if (!lua_checkstack(co, nargs + 1))
-        return luaL_error(L, "too many arguments to resume");
-    if (lua_status(co) == LUA_OK && lua_gettop(co) == 0)
-        return luaL_error(L, "cannot resume dead coroutine");
-    lua_xmove(L, co, nargs);
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_sandbox_arm_coroutine(L, co);
+    lua_xmove(L, co, narg);
     int nres = 0;
-    int status = lua_resume(co, L, nargs, &nres);
+    int status = lua_resume(co, L, narg, &nres);
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nres + 1)) {
             lua_pop(co, nres);
-            return luaL_error(L, "too many results to resume");
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
         }
         lua_xmove(co, L, nres);
         return nres;
     }
-    lua_xmove(co, L, 1); /* the error object; the dead coroutine is left as it is */
+    lua_xmove(co, L, 1); /* the error object; a dead coroutine is left as it is */
+    return -1;
+}
+
+static int checked_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int r = resume_charged(L, co, lua_gettop(L) - 1);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+static int wrapped_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int r = resume_charged(L, co, lua_gettop(L));
+    if (r >= 0)
+        return r;
+    int status = lua_status(co);
     if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
         luaL_where(L, 1);
         lua_insert(L, -2);
@@ -339,6 +366,7 @@ void lua_checked_lib_install(lua_State *L, int template_index)
 
     lua_getfield(L, template, "coroutine");
     int coroutine = lua_gettop(L);
+    replace_field(L, coroutine, "resume", checked_resume, false);
     replace_field(L, coroutine, "close", checked_close, true);
     replace_field(L, coroutine, "wrap", checked_wrap, false);
     lua_pop(L, 1);

@@ -11,6 +11,8 @@
  * - xpcall: the script's message handler never runs for a kill. Lua calls a message handler for
  *   an error raised by the count hook while hooks are still off, so a handler that loops would
  *   never be stopped.
+ * - coroutine.resume and coroutine.wrap: each resume charges the instructions a coroutine's own
+ *   hook cannot see (lua_sandbox_arm_coroutine), so a loop of short coroutines is counted.
  * - coroutine.close and coroutine.wrap: a coroutine that died of an error is not "reset", so its
  *   pending to-be-closed variables are not closed; Lua would run those __close methods with the
  *   hooks of a thread that a kill left switched off. */

@@ -177,6 +177,19 @@ void lua_sandbox_reserve(lua_State *L, size_t bytes)
     }
 }
 
+/* A coroutine's hook counter starts afresh at each resume and is lost when it yields or ends:
+ * the instructions since its last hook call would never be counted. So a coroutine's hook fires
+ * every COROUTINE_HOOK_STEP instructions, and each resume is charged that much up front: an
+ * upper bound of what its hook will not see. */
+#define COROUTINE_HOOK_STEP 100
+
+void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co)
+{
+    lua_sandbox *sb = sandbox_of(L);
+    lua_sandbox_charge(L, COROUTINE_HOOK_STEP);
+    lua_sethook(co, budget_hook, LUA_MASKCOUNT, sb->killed != KILL_NONE ? 1 : COROUTINE_HOOK_STEP);
+}
+
 bool lua_sandbox_is_killed(lua_State *L)
 {
     return sandbox_of(L)->killed != KILL_NONE;

@@ -66,12 +66,15 @@ size_t lua_sandbox_memory_used(const lua_sandbox *sb);
  *   is exceeded;
  * - lua_sandbox_reserve raises the memory kill when bytes more would not fit under the memory
  *   limit (before building a result of known size);
+ * - lua_sandbox_arm_coroutine is called before each lua_resume of co by L: it charges the
+ *   instructions co's hook cannot see and sets co's hook;
  * - lua_sandbox_is_killed says whether a limit was hit during the current call, even if the
  *   script caught the error;
  * - lua_sandbox_check raises the kill again if so (called before applying a script's result, so a
  *   swallowed kill cannot return normally). */
 void lua_sandbox_charge(lua_State *L, long units);
 void lua_sandbox_reserve(lua_State *L, size_t bytes);
+void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co);
 bool lua_sandbox_is_killed(lua_State *L);
 void lua_sandbox_check(lua_State *L);
 

@@ -108,7 +108,7 @@ static void report(const hostile_case *c, const char *what, const char *detail)
 
 static void run_case(const hostile_case *c)
 {
-    char dir[64] = "/tmp/er-hostile-XXXXXX", source[4200], path[4200];
+    char dir[64] = "/tmp/er-hostile-XXXXXX", source[4400], path[4200];
     CHECK(mkdtemp(dir) != NULL);
     snprintf(source, sizeof source, "%s/%s", corpus_dir, c->name);
     char *code = read_text(source);

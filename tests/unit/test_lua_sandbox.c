@@ -162,6 +162,8 @@ static void check_killed(lua_sandbox *sb, const char *code, const char *reason)
     char err[512] = "";
     CHECK(fails(sb, code, err, sizeof err));
     CHECK_CONTAINS(err, "t.lua");
+    if (!strstr(err, reason))
+        fprintf(stderr, "  code: %s\n", code);
     CHECK_CONTAINS(err, reason);
     CHECK(lua_gettop(lua_sandbox_state(sb)) == 0);
     CHECK(holds(sb, "local s = 0; for i = 1, 1000 do s = s + i end; "
