@@ -187,7 +187,8 @@ void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co)
 {
     lua_sandbox *sb = sandbox_of(L);
     lua_sandbox_charge(L, COROUTINE_HOOK_STEP);
-    lua_sethook(co, budget_hook, LUA_MASKCOUNT, sb->killed != KILL_NONE ? 1 : COROUTINE_HOOK_STEP);
+    if (co != sb->L) /* resuming the main thread fails anyway; its hook stays as it is */
+        lua_sethook(co, budget_hook, LUA_MASKCOUNT, COROUTINE_HOOK_STEP);
 }
 
 bool lua_sandbox_is_killed(lua_State *L)
@@ -253,6 +254,10 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, message_handler);
     lua_insert(L, base);
+    /* A kill (or a memory error outside any call) leaves the hook firing on every instruction:
+     * back to the normal step for this call. */
+    if (sb->killed != KILL_NONE || lua_gethookcount(L) != HOOK_STEP)
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
     sb->instructions_used = 0;
     sb->killed = KILL_NONE;
     sb->kill_where[0] = '\0';

@@ -194,6 +194,24 @@ static void test_instruction_limit(void)
     lua_sandbox_free(sb);
 }
 
+/* The wall clock stops what the instruction count does not see as slow: here a budget of a
+ * billion instructions, so only the clock can end these. */
+static void test_time_limit(void)
+{
+    script_limits limits = {1000000000L, 0, 50};
+    lua_sandbox *sb = lua_sandbox_new(&limits, lib_dir);
+    char err[512];
+    CHECK(fails(sb, "while true do end", err, sizeof err));
+    CHECK_STR(err, "t.lua:1: time limit exceeded (50 ms)");
+    CHECK(
+        fails(sb, "local t = {}\nwhile true do pcall(table.sort, {3, 2, 1}) end", err, sizeof err));
+    CHECK_CONTAINS(err, "t.lua:2: time limit exceeded");
+    CHECK(fails(sb, "while true do pcall(function() while true do end end) end", err, sizeof err));
+    CHECK_CONTAINS(err, "time limit exceeded");
+    CHECK(holds(sb, "return #string.rep('x', 1000) == 1000"));
+    lua_sandbox_free(sb);
+}
+
 static void test_memory_limit(void)
 {
     lua_sandbox *sb = new_sandbox(100000000, 4 << 20);
@@ -247,6 +265,7 @@ int main(void)
     RUN_TEST(test_no_way_to_shared_globals);
     RUN_TEST(test_collectgarbage_count_only);
     RUN_TEST(test_instruction_limit);
+    RUN_TEST(test_time_limit);
     RUN_TEST(test_memory_limit);
     RUN_TEST(test_stack_overflow);
     RUN_TEST(test_error_positions);
