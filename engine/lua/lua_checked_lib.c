@@ -26,7 +26,7 @@ static int checked_rep(lua_State *L)
         return luaL_error(L, "string.rep: resulting string too large");
     size_t total = unit * (size_t)n - sep_len;
     lua_sandbox_reserve(L, total);
-    lua_sandbox_charge(L, (long)((size_t)n / 4 + total / 64));
+    lua_sandbox_charge(L, (long)((size_t)n / 8)); /* the bytes are charged as allocated */
     luaL_Buffer b;
     char *p = luaL_buffinitsize(L, &b, total);
     for (lua_Integer i = 0; i < n; i++) {
@@ -199,6 +199,19 @@ static int checked_sort(lua_State *L)
     return 0;
 }
 
+/* --- utf8.len: reads the whole string without building anything --- */
+
+static int checked_utf8_len(lua_State *L)
+{
+    size_t len = 0;
+    luaL_checklstring(L, 1, &len);
+    lua_sandbox_charge(L, (long)(len / 2)); /* it decodes each character: about 2 bytes a unit */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* --- xpcall --- */
 
 /* The message handler xpcall installs: the script's handler (upvalue 1) for its own errors,
@@ -362,6 +375,10 @@ void lua_checked_lib_install(lua_State *L, int template_index)
     replace_field(L, table, "concat", checked_concat, false);
     replace_field(L, table, "unpack", checked_unpack, false);
     replace_field(L, table, "sort", checked_sort, true);
+    lua_pop(L, 1);
+
+    lua_getfield(L, template, "utf8");
+    replace_field(L, lua_gettop(L), "len", checked_utf8_len, true);
     lua_pop(L, 1);
 
     lua_getfield(L, template, "coroutine");

@@ -40,6 +40,18 @@ struct lua_sandbox {
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
 
+/* Building a large value (string.upper of a long string, a concatenation, a table) is one
+ * instruction whatever its size: every 64 bytes allocated count as one instruction, and when that
+ * crosses a budget check point the hook is armed for the next instruction, so a loop of such
+ * instructions is checked between two of them rather than every HOOK_STEP. (lua_sethook may be
+ * called anywhere, even asynchronously.) */
+static void charge_allocation(lua_sandbox *sb, size_t bytes)
+{
+    sb->instructions_used += (long)(bytes >> 6);
+    if (sb->L && sb->instructions_used >= sb->next_time_check && sb->killed == KILL_NONE)
+        lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
 /* The memory ceiling. Shrinking and freeing never fail (Lua requires it); growth past the ceiling
  * is refused and remembered, so the count hook can keep failing a script that swallows the
  * "not enough memory" error with pcall. */
@@ -66,6 +78,8 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (!grown)
         return NULL;
     sb->memory_used = sb->memory_used - old + nsize;
+    if (nsize > old)
+        charge_allocation(sb, nsize - old);
     return grown;
 }
 
@@ -151,8 +165,11 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     lua_sandbox *sb = sandbox_of(L);
     if (sb->killed == KILL_NONE) {
         sb->instructions_used += lua_gethookcount(L);
-        if (!budget_exceeded(sb))
+        if (!budget_exceeded(sb)) {
+            if (L == sb->L && lua_gethookcount(L) != HOOK_STEP) /* armed by charge_allocation */
+                lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
             return;
+        }
     }
     raise_kill(L, sb);
 }
