@@ -27,6 +27,7 @@ struct lua_sandbox {
     long instructions_used; /* VM instructions plus the work charged by the checked C functions */
     long time_limit_ms;
     long next_time_check; /* instructions_used at which the clock is read next */
+    bool clock_started;   /* call_started is set: the first budget check of the call was made */
     struct timespec call_started;
     kill_reason killed;
     char kill_where[160]; /* "file:line:" of the innermost Lua frame when the kill happened */
@@ -44,11 +45,10 @@ static void budget_hook(lua_State *L, lua_Debug *ar);
  * instruction whatever its size: every 64 bytes allocated count as one instruction, and when that
  * crosses a budget check point the hook is armed for the next instruction, so a loop of such
  * instructions is checked between two of them rather than every HOOK_STEP. (lua_sethook may be
- * called anywhere, even asynchronously.) */
-static void charge_allocation(lua_sandbox *sb, size_t bytes)
+ * called anywhere, even asynchronously.) Out of line: the allocator's fast path only adds. */
+static void __attribute__((noinline)) allocation_crossed_check(lua_sandbox *sb)
 {
-    sb->instructions_used += (long)(bytes >> 6);
-    if (sb->L && sb->instructions_used >= sb->next_time_check && sb->killed == KILL_NONE)
+    if (sb->L && sb->killed == KILL_NONE)
         lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
@@ -64,8 +64,16 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         sb->memory_used -= old;
         return NULL;
     }
+    if (nsize <= old) { /* shrinking: never fails, as far as Lua is concerned */
+        void *shrunk = realloc(ptr, nsize);
+        if (!shrunk)
+            return NULL;
+        sb->memory_used -= old - nsize;
+        return shrunk;
+    }
+    size_t growth = nsize - old;
     size_t limit = sb->memory_limit + (sb->in_handler ? HANDLER_HEADROOM : 0);
-    if (nsize > old && sb->memory_used - old + nsize > limit) {
+    if (sb->memory_used + growth > limit) {
         if (sb->killed == KILL_NONE && sb->L) {
             sb->killed = KILL_MEMORY;
             /* lua_sethook is safe at any point (it is documented as signal-safe): from the next
@@ -77,9 +85,10 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     void *grown = realloc(ptr, nsize);
     if (!grown)
         return NULL;
-    sb->memory_used = sb->memory_used - old + nsize;
-    if (nsize > old)
-        charge_allocation(sb, nsize - old);
+    sb->memory_used += growth;
+    sb->instructions_used += (long)(growth >> 6);
+    if (sb->instructions_used >= sb->next_time_check)
+        allocation_crossed_check(sb);
     return grown;
 }
 
@@ -148,8 +157,12 @@ static bool budget_exceeded(lua_sandbox *sb)
         sb->killed = KILL_INSTRUCTIONS;
     } else if (sb->instructions_used >= sb->next_time_check) {
         sb->next_time_check = sb->instructions_used + HOOK_STEP;
-        if (elapsed_ms(&sb->call_started) >= sb->time_limit_ms)
+        if (!sb->clock_started) { /* see lua_sandbox_call */
+            clock_gettime(CLOCK_MONOTONIC, &sb->call_started);
+            sb->clock_started = true;
+        } else if (elapsed_ms(&sb->call_started) >= sb->time_limit_ms) {
             sb->killed = KILL_TIME;
+        }
     }
     return sb->killed != KILL_NONE;
 }
@@ -211,6 +224,11 @@ void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co)
 bool lua_sandbox_is_killed(lua_State *L)
 {
     return sandbox_of(L)->killed != KILL_NONE;
+}
+
+bool lua_sandbox_was_killed(const lua_sandbox *sb)
+{
+    return sb->killed != KILL_NONE;
 }
 
 void lua_sandbox_check(lua_State *L)
@@ -278,8 +296,12 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
     sb->instructions_used = 0;
     sb->killed = KILL_NONE;
     sb->kill_where[0] = '\0';
+    /* The clock starts at the first budget check (after HOOK_STEP instructions, or the first
+     * charged C function or large allocation), not here: most calls end before it and never read
+     * the clock. What runs before that first check is bounded (fewer than HOOK_STEP instructions
+     * and C calls that are not charged, each of bounded work). */
     sb->next_time_check = HOOK_STEP;
-    clock_gettime(CLOCK_MONOTONIC, &sb->call_started);
+    sb->clock_started = false;
     int status = lua_pcall(L, nargs, nresults, base);
     sb->in_handler = false;
     kill_reason killed = sb->killed;

@@ -76,6 +76,7 @@ void lua_sandbox_charge(lua_State *L, long units);
 void lua_sandbox_reserve(lua_State *L, size_t bytes);
 void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co);
 bool lua_sandbox_is_killed(lua_State *L);
+bool lua_sandbox_was_killed(const lua_sandbox *sb); /* the same, from the sandbox */
 void lua_sandbox_check(lua_State *L);
 
 #endif
