@@ -482,7 +482,8 @@ static void emit_script_samples(void *user,
 static script_chain *load_scripts(const config *cfg, char *err, size_t err_cap)
 {
     script_limits limits = {.instruction_limit = cfg->script_instruction_limit,
-                            .memory_limit = cfg->script_memory_limit};
+                            .memory_limit = cfg->script_memory_limit,
+                            .time_limit_ms = cfg->script_time_limit_ms};
     script_chain *chain = script_chain_load(cfg->scripts_dir, &limits, err, err_cap);
     if (chain)
         log_info("engine", "%zu script(s) loaded from %s", script_chain_count(chain),

@@ -143,13 +143,17 @@ out:
 static void read_extensions(config_checker *ck, const ynode *root, config *cfg)
 {
     const ynode *scripts = check_map(ck, root, "", "scripts", false);
-    check_known_keys(ck, scripts, "scripts",
-                     (const char *const[]){"dir", "instructionLimit", "memoryLimit", NULL});
+    check_known_keys(
+        ck, scripts, "scripts",
+        (const char *const[]){"dir", "instructionLimit", "memoryLimit", "timeLimitMs", NULL});
     check_string(ck, scripts, "scripts", "dir", scripts != NULL, &cfg->scripts_dir);
     int instruction_limit = 0;
     if (check_int(ck, scripts, "scripts", "instructionLimit", 1000, 1000000000, &instruction_limit))
         cfg->script_instruction_limit = instruction_limit;
     check_size(ck, scripts, "scripts", "memoryLimit", &cfg->script_memory_limit);
+    int time_limit_ms = 0;
+    if (check_int(ck, scripts, "scripts", "timeLimitMs", 1, 60000, &time_limit_ms))
+        cfg->script_time_limit_ms = time_limit_ms;
 
     const ynode *console = check_map(ck, root, "", "console", false);
     check_known_keys(ck, console, "console",

@@ -160,6 +160,7 @@ typedef struct config {
     char *scripts_dir;             /* scripts: {dir}; NULL: no scripts run (as in VEBA) */
     long script_instruction_limit; /* scripts: {instructionLimit}; 0: the runtime default */
     size_t script_memory_limit;    /* scripts: {memoryLimit}; 0: the runtime default */
+    long script_time_limit_ms;     /* scripts: {timeLimitMs}; 0: the runtime default */
     bool console_enabled;          /* a console: section is present */
     char *console_socket;          /* console: {socket}; NULL: the default path */
     char *console_tcp_address;     /* console: {tcpAddress}: loopback host:port, with a token */

@@ -108,6 +108,28 @@ static char *backend_scripts(void *user)
     return print_and_free(root);
 }
 
+/* A copy of uri without any "user:password@" (a password in a URI is not a registered secret the
+ * log masks by value, and the console never shows one). */
+static char *uri_without_userinfo(const char *uri)
+{
+    const char *scheme_end = strstr(uri, "://");
+    const char *authority = scheme_end ? scheme_end + 3 : uri;
+    size_t authority_len = strcspn(authority, "/?#");
+    const char *at = NULL;
+    for (const char *p = authority; p < authority + authority_len; p++)
+        if (*p == '@')
+            at = p; /* the last one: a password may itself contain '@' */
+    if (!at)
+        return strdup(uri);
+    size_t prefix = (size_t)(authority - uri);
+    char *copy = malloc(strlen(uri) + 1);
+    if (copy) {
+        memcpy(copy, uri, prefix);
+        strcpy(copy + prefix, at + 1);
+    }
+    return copy;
+}
+
 /* Names, addresses and settings; never a password, key or token. */
 static char *backend_config(void *user)
 {
@@ -137,8 +159,11 @@ static char *backend_config(void *user)
         cJSON_AddStringToObject(item, "name", p->name);
         cJSON_AddStringToObject(item, "type", "knative");
         cJSON_AddStringToObject(item, "encoding", p->knative.structured ? "structured" : "binary");
-        if (p->knative.uri)
-            cJSON_AddStringToObject(item, "uri", p->knative.uri);
+        if (p->knative.uri) {
+            char *uri = uri_without_userinfo(p->knative.uri);
+            cJSON_AddStringToObject(item, "uri", uri ? uri : "");
+            free(uri);
+        }
         cJSON_AddItemToArray(processors, item);
     }
     cJSON_AddStringToObject(root, "deadLetterDir", cfg->deadletter_dir ? cfg->deadletter_dir : "");
@@ -213,27 +238,169 @@ static const char *backend_deadletter_dir(void *user)
     return engine_deadletter_dir(((backend_state *)user)->engine);
 }
 
-/* Pushes a JSON document as a Lua value (read-only by convention: a copy, changes go nowhere). */
-static void push_json_text(lua_State *L, char *text)
+/* The most a console command may print through print() and its results together. */
+#define CONSOLE_LUA_OUTPUT_LIMIT ((size_t)1 << 20)
+
+/* er.counter in the console counts here, and the counts are dropped after each command. */
+static lua_api_script console_script = {.name = "console"};
+static lua_api_script *const console_target = &console_script;
+
+/* One console evaluation: the documents it sees (malloc'd JSON texts, owned by the caller so a Lua
+ * error cannot leak them) and the chunk. */
+typedef struct console_eval {
+    lua_sandbox *sandbox;
+    const char *chunk;
+    char *config_text, *stats_text, *recent_text;
+} console_eval;
+
+/* Pushes a JSON document as a Lua value (a copy: changes go nowhere). May raise (memory): the
+ * parsed tree is freed by a protected push. */
+static int push_json_unprotected(lua_State *L)
+{
+    lua_json_push(L, lua_touserdata(L, 1));
+    return 1;
+}
+
+static void push_json_text(lua_State *L, const char *text)
 {
     cJSON *parsed = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    if (parsed)
-        lua_json_push(L, parsed);
-    else
+    if (!parsed) {
         lua_pushnil(L);
+        return;
+    }
+    lua_pushcfunction(L, push_json_unprotected);
+    lua_pushlightuserdata(L, parsed);
+    int status = lua_pcall(L, 1, 1, 0);
     cJSON_Delete(parsed);
+    if (status != LUA_OK)
+        lua_error(L);
+}
+
+/* Appends text to the output table (upvalue-free helper: the table is at out). */
+static void output_append(lua_State *L, int out, int text)
+{
+    lua_getfield(L, out, "n");
+    lua_Integer n = lua_tointeger(L, -1) + 1;
+    lua_pop(L, 1);
+    lua_getfield(L, out, "bytes");
+    size_t bytes = (size_t)lua_tointeger(L, -1) + lua_rawlen(L, text) + 1;
+    lua_pop(L, 1);
+    if (bytes > CONSOLE_LUA_OUTPUT_LIMIT)
+        luaL_error(L, "console output is limited to %d bytes", (int)CONSOLE_LUA_OUTPUT_LIMIT);
+    lua_pushvalue(L, text);
+    lua_rawseti(L, out, n);
+    lua_pushinteger(L, n);
+    lua_setfield(L, out, "n");
+    lua_pushinteger(L, (lua_Integer)bytes);
+    lua_setfield(L, out, "bytes");
+}
+
+/* print(...) in the console: one line to the client (upvalue 1 is the output table). */
+static int console_print(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer line;
+    luaL_buffinit(L, &line);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&line, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&line);
+    }
+    luaL_pushresult(&line);
+    output_append(L, lua_upvalueindex(1), lua_gettop(L));
+    return 0;
+}
+
+/* A result as the console shows it: JSON when it converts, else Lua's tostring (which may run a
+ * __tostring metamethod: in protected mode, under the budget, like everything here). */
+static void push_result_text(lua_State *L, int idx)
+{
+    char reason[128];
+    cJSON *json = lua_json_from_lua(L, idx, NULL, reason, sizeof reason);
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    if (!json) {
+        luaL_tolstring(L, idx, NULL);
+        return;
+    }
+    if (!text)
+        luaL_error(L, "out of memory");
+    lua_pushcfunction(L, lua_api_push_owned_text);
+    lua_pushlightuserdata(L, text);
+    int status = lua_pcall(L, 1, 1, 0);
+    free(text);
+    if (status != LUA_OK)
+        lua_error(L);
+}
+
+/* The whole evaluation, in protected mode under the console sandbox's budget: its environment
+ * (er, config, stats, recent, a print that writes to the client), the chunk, and the text of its
+ * output. Returns that text as a string. */
+static int eval_protected(lua_State *L)
+{
+    console_eval *e = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_newtable(L); /* 1: the output: printed lines, then the results */
+    lua_sandbox_push_env(e->sandbox);
+    int env = lua_gettop(L);
+    lua_api_push_er(L, &console_target, "console");
+    lua_setfield(L, env, "er");
+    push_json_text(L, e->config_text);
+    lua_setfield(L, env, "config");
+    push_json_text(L, e->stats_text);
+    lua_setfield(L, env, "stats");
+    push_json_text(L, e->recent_text);
+    lua_setfield(L, env, "recent");
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, console_print, 1);
+    lua_setfield(L, env, "print");
+    char err[512];
+    if (!lua_sandbox_load(e->sandbox, e->chunk, strlen(e->chunk), "console", err, sizeof err))
+        return luaL_error(L, "%s", err); /* the env table was popped */
+    lua_call(L, 0, LUA_MULTRET);
+    int results = lua_gettop(L);
+    luaL_checkstack(L, 4, "too many results");
+    if (results > 1) {
+        luaL_Buffer line;
+        luaL_buffinit(L, &line);
+        for (int i = 2; i <= results; i++) {
+            if (i > 2)
+                luaL_addchar(&line, '\t');
+            push_result_text(L, i);
+            luaL_addvalue(&line);
+        }
+        luaL_pushresult(&line);
+        output_append(L, 1, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 1);
+    luaL_Buffer all;
+    luaL_buffinit(L, &all);
+    lua_Integer n = (lua_getfield(L, 1, "n"), lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&all, '\n');
+        lua_rawgeti(L, 1, i);
+        luaL_addvalue(&all);
+    }
+    luaL_pushresult(&all);
+    return 1;
 }
 
 /* Console Lua: its own sandboxed state, under the same limits as the scripts, with copies of
- * config, stats and the recent events, and the scripts' `er` library. */
+ * config, stats and the recent events, and the scripts' `er` library. Every Lua step runs inside
+ * one protected call: an error (a __tostring that fails, memory, a limit) is an error line to the
+ * client, never an abort. */
 static char *backend_eval_lua(void *user, const char *chunk, char *err, size_t err_cap)
 {
     backend_state *b = user;
     const config *cfg = engine_config(b->engine);
     if (!b->lua) {
         script_limits limits = {.instruction_limit = cfg->script_instruction_limit,
-                                .memory_limit = cfg->script_memory_limit};
+                                .memory_limit = cfg->script_memory_limit,
+                                .time_limit_ms = cfg->script_time_limit_ms};
         b->lua = lua_sandbox_new(&limits, NULL);
         if (!b->lua) {
             snprintf(err, err_cap, "out of memory");
@@ -242,49 +409,31 @@ static char *backend_eval_lua(void *user, const char *chunk, char *err, size_t e
     }
     lua_State *L = lua_sandbox_state(b->lua);
     int top = lua_gettop(L);
-    lua_sandbox_push_env(b->lua);
-    static lua_api_script console_script = {.name = "console"};
-    static lua_api_script *const console_target = &console_script;
-    lua_api_push_er(L, &console_target, "console");
-    lua_setfield(L, -2, "er");
-    push_json_text(L, backend_config(b));
-    lua_setfield(L, -2, "config");
-    push_json_text(L, backend_stats(b));
-    lua_setfield(L, -2, "stats");
-    push_json_text(L, b->console ? console_recent_json(b->console, 100) : NULL);
-    lua_setfield(L, -2, "recent");
-    if (!lua_sandbox_load(b->lua, chunk, strlen(chunk), "console", err, err_cap)) {
-        lua_settop(L, top);
-        return NULL;
-    }
-    if (!lua_sandbox_call(b->lua, 0, LUA_MULTRET, "console", err, err_cap)) {
-        lua_settop(L, top);
-        return NULL;
-    }
-    /* Print each result as JSON when it converts, else as Lua's tostring. */
-    size_t cap = 4096, len = 0;
-    char *out = calloc(1, cap);
-    for (int i = top + 1; out && i <= lua_gettop(L); i++) {
-        char reason[128];
-        cJSON *json = lua_json_from_lua(L, i, NULL, reason, sizeof reason);
-        char *text = json ? cJSON_PrintUnformatted(json) : strdup(luaL_tolstring(L, i, NULL));
-        cJSON_Delete(json);
-        size_t need = len + (text ? strlen(text) : 0) + 2;
-        if (need > cap) {
-            char *grown = realloc(out, need * 2);
-            if (!grown) {
-                free(text);
-                break;
-            }
-            out = grown;
-            cap = need * 2;
+    console_eval e = {.sandbox = b->lua,
+                      .chunk = chunk,
+                      .config_text = backend_config(b),
+                      .stats_text = backend_stats(b),
+                      .recent_text = b->console ? console_recent_json(b->console, 100) : NULL};
+    lua_pushcfunction(L, eval_protected);
+    lua_pushlightuserdata(L, &e);
+    bool ok = lua_sandbox_call(b->lua, 1, 1, "console", err, err_cap);
+    free(e.config_text);
+    free(e.stats_text);
+    free(e.recent_text);
+    lua_api_script_free_counters(&console_script);
+    char *out = NULL;
+    if (ok) {
+        size_t len = 0;
+        const char *text = lua_tolstring(L, -1, &len);
+        out = malloc(len + 1);
+        if (out) {
+            memcpy(out, text, len);
+            out[len] = '\0';
+        } else {
+            snprintf(err, err_cap, "out of memory");
         }
-        len += (size_t)snprintf(out + len, cap - len, "%s%s", i > top + 1 ? "\t" : "",
-                                text ? text : "");
-        free(text);
     }
     lua_settop(L, top);
-    lua_api_script_free_counters(&console_script);
     return out;
 }
 

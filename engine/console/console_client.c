@@ -219,11 +219,12 @@ static bool read_answer(session *s, bool streaming)
             if (stop && s->interactive)
                 printf("\n"); /* after the terminal's ^C */
         }
-        if (watch_stdin && (fds[2].revents & (POLLIN | POLLHUP))) {
+        if (watch_stdin && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
             reader_fill(&s->commands);
             free(s->pending);
             s->pending = reader_take_line(&s->commands);
-            stop = s->pending != NULL;
+            /* the next command, or the end of the input: nothing more will come to stop it */
+            stop = s->pending != NULL || s->commands.eof;
         }
         if (stop && !stop_sent) {
             stop_sent = send_all(s->fd, "\n", 1);
@@ -240,11 +241,29 @@ static bool is_tail(const char *request)
     return strncmp(request, "tail", 4) == 0 && (request[4] == '\0' || request[4] == ' ');
 }
 
-/* A request of several lines goes framed as a block; one line goes as it is. */
+/* True when a line of text is exactly line (text may hold several lines). */
+static bool has_line(const char *text, const char *line)
+{
+    size_t len = strlen(line);
+    for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, line, len) == 0 && (p[len] == '\n' || p[len] == '\0'))
+            return true;
+    return false;
+}
+
+/* A request of several lines goes framed as a block; one line goes as it is, except a line
+ * "<<<", which the engine would take as the start of a block and wait for its end: it goes
+ * framed, as a (one-line) chunk. A line ">>>" would end a block early, so a block cannot hold
+ * one. */
 static bool run_request(session *s, const char *request)
 {
     bool ok;
-    if (strchr(request, '\n')) {
+    bool multi_line = strchr(request, '\n') != NULL;
+    if (multi_line && has_line(request, ">>>")) {
+        fprintf(stderr, "error: a line that is exactly >>> cannot be inside a Lua block\n");
+        return false;
+    }
+    if (multi_line || strcmp(request, "<<<") == 0) {
         ok = send_all(s->fd, "<<<\n", 4) && send_all(s->fd, request, strlen(request)) &&
              send_all(s->fd, "\n>>>\n", 5);
     } else {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *dead_dir(console_conn *conn)
@@ -139,14 +140,43 @@ static void cmd_show(console_conn *conn, int argc, char **argv)
     conn_ok(conn);
 }
 
+/* Dead letters of the script stage are in "scripts.jsonl" (engine.c) and go through the whole
+ * pipeline again (target NULL). `script:<file>` picks that file's lines whose error names the
+ * script <file> ("<file>:line: message"); other names are processor files. */
+typedef struct replay_source {
+    const char *file;   /* the dead-letter file's name, without .jsonl */
+    const char *target; /* processor, or NULL for the whole pipeline */
+    const char *script; /* only lines whose error starts with "<script>:", or NULL for all */
+} replay_source;
+
+static replay_source replay_source_of(const char *name)
+{
+    if (strcmp(name, "scripts") == 0)
+        return (replay_source){"scripts", NULL, NULL};
+    if (strncmp(name, "script:", 7) == 0)
+        return (replay_source){"scripts", NULL, name + 7};
+    return (replay_source){name, name, NULL};
+}
+
+static bool error_names_script(const cJSON *record, const char *script)
+{
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(record, "error");
+    size_t len = strlen(script);
+    return cJSON_IsString(error) && strncmp(error->valuestring, script, len) == 0 &&
+           error->valuestring[len] == ':';
+}
+
 /* Replays the first `limit` lines; a line leaves the file only when its replay was accepted. The
  * file is rewritten to a temporary and renamed over, so a crash leaves the old or the new file,
- * never half of one. Runs on the loop thread, so the engine's own appends cannot interleave. */
+ * never half of one. Runs on the loop thread, so the engine's own appends cannot interleave with
+ * a write; but a replay through the scripts may dead-letter its event again at once, appending
+ * to this very file: only the lines the file had when the replay began are replayed, and the
+ * lines appended since are carried over to the new file as they are. */
 static void cmd_replay(console_conn *conn, int argc, char **argv)
 {
     size_t limit = (size_t)-1;
     if (argc < 3 || (argc > 3 && !parse_limit(argv[3], &limit))) {
-        conn_error(conn, "usage: deadletter replay PROCESSOR [N|all]");
+        conn_error(conn, "usage: deadletter replay PROCESSOR|scripts|script:FILE [N|all]");
         return;
     }
     const console_backend *b = &conn->owner->backend;
@@ -154,10 +184,17 @@ static void cmd_replay(console_conn *conn, int argc, char **argv)
         conn_error(conn, "not supported by this engine: replay");
         return;
     }
+    replay_source source = replay_source_of(argv[2]);
+    if (source.script && !processor_name_ok(source.script)) {
+        conn_error(conn, "bad script name");
+        return;
+    }
     char path[4096], tmp[4200];
-    FILE *in = open_dead_file(conn, argv[2], path, sizeof path);
+    FILE *in = open_dead_file(conn, source.file, path, sizeof path);
     if (!in)
         return;
+    struct stat info;
+    off_t original_size = fstat(fileno(in), &info) == 0 ? info.st_size : 0;
     snprintf(tmp, sizeof tmp, "%s.replay-%d.tmp", path, (int)getpid());
     FILE *out = fopen(tmp, "w");
     if (!out) {
@@ -165,28 +202,29 @@ static void cmd_replay(console_conn *conn, int argc, char **argv)
         fclose(in);
         return;
     }
-    /* Dead letters of a script stage go through the whole pipeline again. */
-    const char *target = strncmp(argv[2], "script:", 7) == 0 ? NULL : argv[2];
     char *line = NULL;
     size_t line_cap = 0, tried = 0, replayed = 0, kept = 0;
     ssize_t len;
     bool write_failed = false;
-    while ((len = getline(&line, &line_cap, in)) > 0) {
+    for (off_t at = ftello(in); (len = getline(&line, &line_cap, in)) > 0; at = ftello(in)) {
         bool done = false;
-        if (tried < limit) {
+        cJSON *json = at < original_size && tried < limit ? cJSON_Parse(line) : NULL;
+        if (json && (!source.script || error_names_script(json, source.script))) {
             tried++;
-            cJSON *json = cJSON_Parse(line);
             char *ev = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(json, "event"));
             char err[512] = "";
             if (!ev)
                 conn_printf(conn, "#%zu: not a dead-letter record, kept", tried);
-            else if (b->replay(b->engine, ev, target, err, sizeof err) == 0)
+            else if (b->replay(b->engine, ev, source.target, err, sizeof err) == 0)
                 done = true;
             else
                 conn_printf(conn, "#%zu: replay failed, kept: %s", tried, err);
             free(ev);
-            cJSON_Delete(json);
+        } else if (at < original_size && tried < limit && !json && !source.script) {
+            tried++;
+            conn_printf(conn, "#%zu: not a dead-letter record, kept", tried);
         }
+        cJSON_Delete(json);
         if (done) {
             replayed++;
             continue;

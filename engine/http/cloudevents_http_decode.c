@@ -179,10 +179,35 @@ invalid:
     return -1;
 }
 
+/* True when the JSON text escapes a NUL (\u0000) in a string. cJSON would decode it into a C
+ * string that ends there: two ids differing after it would arrive as the same id. Such an event
+ * is refused rather than cut. */
+static bool json_escapes_nul(const char *text, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character: an escaped backslash before "u0000" is not one */
+    }
+    return false;
+}
+
+static bool refuse_nul_escape(const http_request *request, char *reason, size_t reason_cap)
+{
+    if (!json_escapes_nul(request->body, request->body_len))
+        return false;
+    snprintf(reason, reason_cap, "a JSON string contains \\u0000 (NUL), which cannot be kept");
+    return true;
+}
+
 static int decode_structured(const http_request *request, event ***events, size_t *count,
                              char *reason, size_t reason_cap)
 {
     cJSON *json = NULL;
+    if (refuse_nul_escape(request, reason, reason_cap))
+        return -1;
     char why[160];
     if (!json_parse_exact(request->body, request->body_len, &json, why, sizeof why)) {
         snprintf(reason, reason_cap, "structured event body is not valid JSON (RFC 8259) %s", why);
@@ -199,6 +224,8 @@ static int decode_batch(const http_request *request, event ***events, size_t *co
                         size_t reason_cap)
 {
     cJSON *json = NULL;
+    if (refuse_nul_escape(request, reason, reason_cap))
+        return -1;
     char why[160];
     if (!json_parse_exact(request->body, request->body_len, &json, why, sizeof why)) {
         snprintf(reason, reason_cap, "batch body is not valid JSON (RFC 8259) %s", why);

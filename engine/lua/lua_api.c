@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,11 +35,17 @@ static int api_counter(lua_State *L)
     lua_Number increment = luaL_optnumber(L, 2, 1);
     luaL_argcheck(L, len > 0 && len <= 100 && strlen(name) == len, 1,
                   "a counter name is 1 to 100 characters");
+    /* A Prometheus counter only goes up and is a number: NaN, infinities and negative steps would
+     * make /metrics invalid or the counter go backwards. */
+    luaL_argcheck(L, isfinite(increment) && increment >= 0, 2,
+                  "a counter increment is a finite number >= 0");
     lua_api_script *script = *target;
     if (!script)
         return luaL_error(L, "er.counter: no script is running");
     for (size_t i = 0; i < script->counter_count; i++) {
         if (strcmp(script->counters[i].name, name) == 0) {
+            if (!isfinite(script->counters[i].value + increment))
+                return luaL_error(L, "er.counter: '%s' would overflow", name);
             script->counters[i].value += increment;
             return 0;
         }
@@ -80,6 +87,8 @@ static int api_route(lua_State *L)
         luaL_checkstring(L, i);
         luaL_argcheck(L, lua_type(L, i) == LUA_TSTRING && lua_rawlen(L, i) > 0, i,
                       "a processor name");
+        luaL_argcheck(L, strlen(lua_tostring(L, i)) == lua_rawlen(L, i), i,
+                      "a processor name cannot contain a NUL byte");
     }
     lua_pushliteral(L, "routes");
     lua_rawget(L, 1);
@@ -106,7 +115,7 @@ static int push_json_unprotected(lua_State *L)
     return 1;
 }
 
-static int push_text_unprotected(lua_State *L)
+int lua_api_push_owned_text(lua_State *L)
 {
     lua_pushstring(L, lua_touserdata(L, 1));
     return 1;
@@ -139,7 +148,7 @@ static int api_json_encode(lua_State *L)
     cJSON_Delete(json);
     if (!text)
         return luaL_error(L, "er.json.encode: out of memory");
-    push_then_free(L, push_text_unprotected, text, free);
+    push_then_free(L, lua_api_push_owned_text, text, free);
     return 1;
 }
 

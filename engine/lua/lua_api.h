@@ -29,4 +29,8 @@ void lua_api_push_er(lua_State *L, lua_api_script *const *target, const char *sc
 
 void lua_api_script_free_counters(lua_api_script *script);
 
+/* A lua_CFunction for a protected push of C-owned text: argument 1 is a light userdata pointing
+ * at a NUL-terminated string, which the caller frees after the call whatever its status. */
+int lua_api_push_owned_text(lua_State *L);
+
 #endif

@@ -16,7 +16,9 @@ static const char attribute_cache_key = 0;
 /* json.null: a light userdata nothing else in the sandbox can produce. */
 static const char json_null = 0;
 
-#define MAX_JSON_DEPTH 200
+/* As deep as the intake's JSON parser accepts (cJSON's CJSON_NESTING_LIMIT), so any event that
+ * arrived can be read and written back by a script; deeper than that (or a cycle) is refused. */
+#define MAX_JSON_DEPTH CJSON_NESTING_LIMIT
 
 static const char *const context_names[] = {"specversion", "id",   "source",          "type",
                                             "subject",     "time", "datacontenttype", "dataschema"};
@@ -559,6 +561,11 @@ static bool collect_extensions(lua_State *L, int idx, pending_changes *p, char *
             lua_pop(L, 2);
             return false;
         }
+        if (strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1)) {
+            snprintf(err, cap, "event.extensions.%.40s contains a NUL byte", lua_tostring(L, -2));
+            lua_pop(L, 2);
+            return false;
+        }
         if (p->extension_count == allocated) {
             extension_change *grown = malloc(2 * allocated * sizeof *grown);
             if (!grown) {
@@ -603,6 +610,11 @@ static bool collect_routes(lua_State *L, int idx, const lua_event_view *view, pe
         if (!name || !*name) {
             lua_pop(L, 1);
             snprintf(err, cap, "event.routes[%zu] must be a processor name", i + 1);
+            return false;
+        }
+        if (strlen(name) != lua_rawlen(L, -1)) {
+            lua_pop(L, 1);
+            snprintf(err, cap, "event.routes[%zu] contains a NUL byte", i + 1);
             return false;
         }
         p->routes[i] = strdup(name);

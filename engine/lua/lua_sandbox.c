@@ -2,27 +2,35 @@
 
 #include "log.h"
 
+#include "lua/lua_checked_lib.h"
+
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* The count hook fires every HOOK_STEP instructions; the budget is checked at that granularity,
- * which keeps the hook's cost negligible. */
+/* The count hook fires every HOOK_STEP instructions; the budget (instructions and wall time) is
+ * checked at that granularity, which keeps the hook's cost negligible. */
 #define HOOK_STEP 1000
 /* Bytes the message handler may use above the ceiling so it can still format the error. */
 #define HANDLER_HEADROOM ((size_t)64 << 10)
 #define MINIMUM_MEMORY_LIMIT ((size_t)1 << 20)
 
-typedef enum { KILL_NONE, KILL_INSTRUCTIONS, KILL_MEMORY } kill_reason;
+typedef enum { KILL_NONE, KILL_INSTRUCTIONS, KILL_TIME, KILL_MEMORY } kill_reason;
 
 struct lua_sandbox {
     lua_State *L;
     size_t memory_used;
     size_t memory_limit;
     long instruction_limit;
-    long instructions_used;
+    long instructions_used; /* VM instructions plus the work charged by the checked C functions */
+    long time_limit_ms;
+    long next_time_check; /* instructions_used at which the clock is read next */
+    bool clock_started;   /* call_started is set: the first budget check of the call was made */
+    struct timespec call_started;
     kill_reason killed;
+    char kill_where[160]; /* "file:line:" of the innermost Lua frame when the kill happened */
     bool in_handler;
     char *lib_dir;
     int template_ref; /* registry: the allowed globals, copied into every environment */
@@ -30,6 +38,19 @@ struct lua_sandbox {
     lua_sandbox_env_fn module_env_fn;
     void *module_env_user;
 };
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* Building a large value (string.upper of a long string, a concatenation, a table) is one
+ * instruction whatever its size: every 64 bytes allocated count as one instruction, and when that
+ * crosses a budget check point the hook is armed for the next instruction, so a loop of such
+ * instructions is checked between two of them rather than every HOOK_STEP. (lua_sethook may be
+ * called anywhere, even asynchronously.) Out of line: the allocator's fast path only adds. */
+static void __attribute__((noinline)) allocation_crossed_check(lua_sandbox *sb)
+{
+    if (sb->L && sb->killed == KILL_NONE)
+        lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, 1);
+}
 
 /* The memory ceiling. Shrinking and freeing never fail (Lua requires it); growth past the ceiling
  * is refused and remembered, so the count hook can keep failing a script that swallows the
@@ -43,16 +64,31 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         sb->memory_used -= old;
         return NULL;
     }
+    if (nsize <= old) { /* shrinking: never fails, as far as Lua is concerned */
+        void *shrunk = realloc(ptr, nsize);
+        if (!shrunk)
+            return NULL;
+        sb->memory_used -= old - nsize;
+        return shrunk;
+    }
+    size_t growth = nsize - old;
     size_t limit = sb->memory_limit + (sb->in_handler ? HANDLER_HEADROOM : 0);
-    if (nsize > old && sb->memory_used - old + nsize > limit) {
-        if (sb->killed == KILL_NONE)
+    if (sb->memory_used + growth > limit) {
+        if (sb->killed == KILL_NONE && sb->L) {
             sb->killed = KILL_MEMORY;
+            /* lua_sethook is safe at any point (it is documented as signal-safe): from the next
+             * instruction on, the hook keeps failing whatever caught the memory error. */
+            lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, 1);
+        }
         return NULL;
     }
     void *grown = realloc(ptr, nsize);
     if (!grown)
         return NULL;
-    sb->memory_used = sb->memory_used - old + nsize;
+    sb->memory_used += growth;
+    sb->instructions_used += (long)(growth >> 6);
+    if (sb->instructions_used >= sb->next_time_check)
+        allocation_crossed_check(sb);
     return grown;
 }
 
@@ -63,25 +99,143 @@ static lua_sandbox *sandbox_of(lua_State *L)
     return ud;
 }
 
-/* Once a limit is hit, the hook fires on every instruction and raises again, so a script's own
- * pcall cannot swallow the kill: the error keeps coming until it leaves the script. */
+static long elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Remembers where the script was (the innermost Lua frame) without allocating: the message of
+ * a kill names that line even when the script swallowed the error and returned. */
+static void remember_kill_position(lua_sandbox *sb, lua_State *L)
+{
+    lua_Debug ar;
+    sb->kill_where[0] = '\0';
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            snprintf(sb->kill_where, sizeof sb->kill_where, "%s:%d:", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+}
+
+static const char *kill_message(const lua_sandbox *sb, char *out, size_t cap)
+{
+    if (sb->killed == KILL_TIME)
+        snprintf(out, cap, "time limit exceeded (%ld ms)", sb->time_limit_ms);
+    else if (sb->killed == KILL_MEMORY)
+        snprintf(out, cap, "memory limit exceeded (%zu bytes)", sb->memory_limit);
+    else
+        snprintf(out, cap, "instruction limit exceeded (%ld instructions)", sb->instruction_limit);
+    return out;
+}
+
+/* Raises the kill in L. From here on every hook call (one per instruction, in this thread and
+ * in the main one) raises it again, so neither pcall nor a coroutine can swallow it for long.
+ * The message is a literal pushed with lua_pushstring: when memory is what ran out, pushing it
+ * fails with Lua's own preallocated "not enough memory", which is just as final. */
+static int raise_kill(lua_State *L, lua_sandbox *sb)
+{
+    if (!sb->kill_where[0])
+        remember_kill_position(sb, L);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    if (L != sb->L)
+        lua_sethook(sb->L, budget_hook, LUA_MASKCOUNT, 1);
+    char msg[96];
+    lua_pushstring(L, kill_message(sb, msg, sizeof msg));
+    return lua_error(L);
+}
+
+/* Checks the budget: called by the hook every HOOK_STEP instructions and by the checked C
+ * functions for the work they do (lua_sandbox_charge). */
+static bool budget_exceeded(lua_sandbox *sb)
+{
+    if (sb->killed != KILL_NONE)
+        return true;
+    if (sb->instructions_used > sb->instruction_limit) {
+        sb->killed = KILL_INSTRUCTIONS;
+    } else if (sb->instructions_used >= sb->next_time_check) {
+        sb->next_time_check = sb->instructions_used + HOOK_STEP;
+        if (!sb->clock_started) { /* see lua_sandbox_call */
+            clock_gettime(CLOCK_MONOTONIC, &sb->call_started);
+            sb->clock_started = true;
+        } else if (elapsed_ms(&sb->call_started) >= sb->time_limit_ms) {
+            sb->killed = KILL_TIME;
+        }
+    }
+    return sb->killed != KILL_NONE;
+}
+
+/* The count hook. Once a limit is hit it fires on every instruction and raises again, so a
+ * script's own pcall cannot swallow the kill: the error keeps coming until it leaves the
+ * script. Lua runs a hook with hooks off, and a message handler called for an error raised here
+ * would run with hooks off as well: that is why xpcall is replaced (lua_checked_lib.c) by one
+ * that never runs a script's handler for a kill. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     lua_sandbox *sb = sandbox_of(L);
     if (sb->killed == KILL_NONE) {
         sb->instructions_used += lua_gethookcount(L);
-        if (sb->instructions_used <= sb->instruction_limit)
+        if (!budget_exceeded(sb)) {
+            if (L == sb->L && lua_gethookcount(L) != HOOK_STEP) /* armed by charge_allocation */
+                lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
             return;
-        sb->killed = KILL_INSTRUCTIONS;
+        }
     }
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-    if (sb->killed == KILL_INSTRUCTIONS)
-        lua_pushfstring(L, "instruction limit exceeded (%I instructions)",
-                        (lua_Integer)sb->instruction_limit);
-    else
-        lua_pushfstring(L, "memory limit exceeded (%I bytes)", (lua_Integer)sb->memory_limit);
-    lua_error(L);
+    raise_kill(L, sb);
+}
+
+void lua_sandbox_charge(lua_State *L, long units)
+{
+    lua_sandbox *sb = sandbox_of(L);
+    if (units < 0 || units > sb->instruction_limit)
+        units = sb->instruction_limit + 1;
+    sb->instructions_used += units;
+    if (budget_exceeded(sb))
+        raise_kill(L, sb);
+}
+
+void lua_sandbox_reserve(lua_State *L, size_t bytes)
+{
+    lua_sandbox *sb = sandbox_of(L);
+    if (bytes > sb->memory_limit || sb->memory_used > sb->memory_limit - bytes) {
+        if (sb->killed == KILL_NONE)
+            sb->killed = KILL_MEMORY;
+        raise_kill(L, sb);
+    }
+}
+
+/* A coroutine's hook counter starts afresh at each resume and is lost when it yields or ends:
+ * the instructions since its last hook call would never be counted. So a coroutine's hook fires
+ * every COROUTINE_HOOK_STEP instructions, and each resume is charged that much up front: an
+ * upper bound of what its hook will not see. */
+#define COROUTINE_HOOK_STEP 100
+
+void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co)
+{
+    lua_sandbox *sb = sandbox_of(L);
+    lua_sandbox_charge(L, COROUTINE_HOOK_STEP);
+    if (co != sb->L) /* resuming the main thread fails anyway; its hook stays as it is */
+        lua_sethook(co, budget_hook, LUA_MASKCOUNT, COROUTINE_HOOK_STEP);
+}
+
+bool lua_sandbox_is_killed(lua_State *L)
+{
+    return sandbox_of(L)->killed != KILL_NONE;
+}
+
+bool lua_sandbox_was_killed(const lua_sandbox *sb)
+{
+    return sb->killed != KILL_NONE;
+}
+
+void lua_sandbox_check(lua_State *L)
+{
+    lua_sandbox *sb = sandbox_of(L);
+    if (sb->killed != KILL_NONE)
+        raise_kill(L, sb);
 }
 
 static bool message_has_position(const char *msg)
@@ -103,6 +257,14 @@ static int message_handler(lua_State *L)
 {
     lua_sandbox *sb = sandbox_of(L);
     sb->in_handler = true;
+    if (sb->killed != KILL_NONE) { /* the kill's own message, at the line the kill happened */
+        char msg[96];
+        if (sb->kill_where[0])
+            lua_pushfstring(L, "%s %s", sb->kill_where, kill_message(sb, msg, sizeof msg));
+        else
+            lua_pushstring(L, kill_message(sb, msg, sizeof msg));
+        return 1;
+    }
     const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
     if (!msg) {
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -127,8 +289,19 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, message_handler);
     lua_insert(L, base);
+    /* A kill (or a memory error outside any call) leaves the hook firing on every instruction:
+     * back to the normal step for this call. */
+    if (sb->killed != KILL_NONE || lua_gethookcount(L) != HOOK_STEP)
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
     sb->instructions_used = 0;
     sb->killed = KILL_NONE;
+    sb->kill_where[0] = '\0';
+    /* The clock starts at the first budget check (after HOOK_STEP instructions, or the first
+     * charged C function or large allocation), not here: most calls end before it and never read
+     * the clock. What runs before that first check is bounded (fewer than HOOK_STEP instructions
+     * and C calls that are not charged, each of bounded work). */
+    sb->next_time_check = HOOK_STEP;
+    sb->clock_started = false;
     int status = lua_pcall(L, nargs, nresults, base);
     sb->in_handler = false;
     kill_reason killed = sb->killed;
@@ -138,14 +311,21 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
         lua_remove(L, base);
         return true;
     }
-    if (status == LUA_OK) { /* the script swallowed the limit error and returned before the
-                               hook could raise it again: still a limit error */
+    char kill_text[96];
+    if (killed != KILL_NONE) { /* whatever the script made of the kill, report the kill */
         lua_settop(L, base);
-        lua_pushstring(L, killed == KILL_MEMORY ? "memory limit exceeded"
-                                                : "instruction limit exceeded");
+        kill_message(sb, kill_text, sizeof kill_text);
+        if (sb->kill_where[0])
+            snprintf(err, err_cap, "%s %s", sb->kill_where, kill_text);
+        else
+            snprintf(err, err_cap, "%s: %s", fallback_name, kill_text);
+        lua_settop(L, base - 1);
+        lua_gc(L, LUA_GCCOLLECT);
+        sb->killed = KILL_NONE;
+        return false;
     }
     const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    if (status == LUA_ERRMEM || (killed == KILL_MEMORY && (!msg || !message_has_position(msg))))
+    if (status == LUA_ERRMEM)
         snprintf(err, err_cap, "%s: memory limit exceeded (%zu bytes)", fallback_name,
                  sb->memory_limit);
     else if (msg && message_has_position(msg))
@@ -153,9 +333,6 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
     else
         snprintf(err, err_cap, "%s: %s", fallback_name, msg ? msg : "error");
     lua_settop(L, base - 1);
-    if (killed != KILL_NONE)
-        lua_gc(L, LUA_GCCOLLECT);
-    sb->killed = KILL_NONE;
     return false;
 }
 
@@ -233,9 +410,9 @@ static int sandbox_collectgarbage(lua_State *L)
 
 static int sandbox_print(lua_State *L)
 {
+    int n = lua_gettop(L); /* before luaL_buffinit, which pushes a placeholder of its own */
     luaL_Buffer line;
     luaL_buffinit(L, &line);
-    int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
             luaL_addchar(&line, '\t');
@@ -385,6 +562,7 @@ static void build_template(lua_State *L)
     lua_setfield(L, template, "print");
     lua_pushcfunction(L, sandbox_require);
     lua_setfield(L, template, "require");
+    lua_checked_lib_install(L, template);
 
     /* getmetatable("") would otherwise hand out the one string table every script shares. */
     lua_pushliteral(L, "");
@@ -452,6 +630,16 @@ lua_sandbox *lua_sandbox_new(const script_limits *limits, const char *lib_dir)
     sb->instruction_limit = limits && limits->instruction_limit > 0
                                 ? limits->instruction_limit
                                 : SCRIPT_DEFAULT_INSTRUCTION_LIMIT;
+    /* By default the wall clock only catches what the instruction count cannot see (time in C
+     * code, slow instructions): 1 ms per 10,000 instructions of the budget (100 ns each), at
+     * least SCRIPT_DEFAULT_TIME_LIMIT_MS: far more than a script within its budget needs, even
+     * on a loaded machine or under a sanitizer. */
+    long scaled_ms = sb->instruction_limit / 10000;
+    if (limits && limits->time_limit_ms > 0)
+        sb->time_limit_ms = limits->time_limit_ms;
+    else
+        sb->time_limit_ms =
+            scaled_ms > SCRIPT_DEFAULT_TIME_LIMIT_MS ? scaled_ms : SCRIPT_DEFAULT_TIME_LIMIT_MS;
     if (lib_dir && !(sb->lib_dir = strdup(lib_dir))) {
         free(sb);
         return NULL;

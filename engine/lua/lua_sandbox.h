@@ -16,9 +16,12 @@
 typedef struct script_limits {
     long instruction_limit; /* VM instructions per call into a script; 0 = default */
     size_t memory_limit;    /* bytes for the whole Lua state; 0 = default */
+    long time_limit_ms;     /* wall-clock ms per call into a script; 0 = the default: 1 ms per
+                               10,000 instructions of instruction_limit, at least 250 ms */
 } script_limits;
 
 #define SCRIPT_DEFAULT_INSTRUCTION_LIMIT 1000000L
+#define SCRIPT_DEFAULT_TIME_LIMIT_MS 250L
 #define SCRIPT_DEFAULT_MEMORY_LIMIT ((size_t)32 << 20)
 
 typedef struct lua_sandbox lua_sandbox;
@@ -55,5 +58,25 @@ bool lua_sandbox_call(lua_sandbox *sb, int nargs, int nresults, const char *fall
                       char *err, size_t err_cap);
 
 size_t lua_sandbox_memory_used(const lua_sandbox *sb);
+
+/* The budget as C code sees it (for the checked library functions, lua_checked_lib.c, and the
+ * engine's own C functions called from scripts):
+ * - lua_sandbox_charge counts work a C function is about to do (elements moved, pattern steps)
+ *   against the instruction budget, and raises the kill when the budget or the wall-clock limit
+ *   is exceeded;
+ * - lua_sandbox_reserve raises the memory kill when bytes more would not fit under the memory
+ *   limit (before building a result of known size);
+ * - lua_sandbox_arm_coroutine is called before each lua_resume of co by L: it charges the
+ *   instructions co's hook cannot see and sets co's hook;
+ * - lua_sandbox_is_killed says whether a limit was hit during the current call, even if the
+ *   script caught the error;
+ * - lua_sandbox_check raises the kill again if so (called before applying a script's result, so a
+ *   swallowed kill cannot return normally). */
+void lua_sandbox_charge(lua_State *L, long units);
+void lua_sandbox_reserve(lua_State *L, size_t bytes);
+void lua_sandbox_arm_coroutine(lua_State *L, lua_State *co);
+bool lua_sandbox_is_killed(lua_State *L);
+bool lua_sandbox_was_killed(const lua_sandbox *sb); /* the same, from the sandbox */
+void lua_sandbox_check(lua_State *L);
 
 #endif

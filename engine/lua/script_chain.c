@@ -181,6 +181,10 @@ static int run_script_protected(lua_State *L)
     lua_pushvalue(L, table);
     lua_insert(L, table - 1);
     lua_call(L, 1, 1);
+    /* A limit hit during process() fails the script even when it caught the error and returned
+     * normally (pcall, coroutine.resume): its changes are then never applied. */
+    if (lua_sandbox_was_killed(chain->sandbox))
+        lua_sandbox_check(L);
     if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
         lua_pushinteger(L, OUTCOME_DROP);
         return 1;

@@ -671,7 +671,9 @@ static void emit_script_sample(void *ctx, const char *script, const char *name, 
         text_append(b, "\",name=\"");
         append_label_value(b, name);
     }
-    text_append(b, "\"} %.17g\n", value);
+    char number[40]; /* as every other sample: a script's value can never print as "-nan" */
+    format_double(value, number, sizeof number);
+    text_append(b, "\"} %s\n", number);
 }
 
 static void append_script_families(text_buffer *b, const metrics *m)

@@ -160,6 +160,8 @@ static void test_multi_with_extensions(void)
         CHECK(cfg->metrics.enabled);
         CHECK_STR(cfg->metrics.bind_address, "127.0.0.1:8082");
         CHECK_STR(cfg->scripts_dir, "./scripts");
+        CHECK(cfg->script_instruction_limit == 2000000);
+        CHECK(cfg->script_time_limit_ms == 500);
         CHECK_STR(cfg->console_socket, "/run/event-router/console.sock");
         CHECK_STR(cfg->deadletter_dir, "/var/lib/event-router/deadletter");
         CHECK(cfg->delivery.timeout_seconds == 10);

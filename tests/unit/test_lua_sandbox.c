@@ -41,7 +41,7 @@ static bool holds(lua_sandbox *sb, const char *code)
 
 static lua_sandbox *new_sandbox(long instructions, size_t memory)
 {
-    script_limits limits = {instructions, memory};
+    script_limits limits = {instructions, memory, 0};
     return lua_sandbox_new(&limits, lib_dir);
 }
 
@@ -162,6 +162,8 @@ static void check_killed(lua_sandbox *sb, const char *code, const char *reason)
     char err[512] = "";
     CHECK(fails(sb, code, err, sizeof err));
     CHECK_CONTAINS(err, "t.lua");
+    if (!strstr(err, reason))
+        fprintf(stderr, "  code: %s\n", code);
     CHECK_CONTAINS(err, reason);
     CHECK(lua_gettop(lua_sandbox_state(sb)) == 0);
     CHECK(holds(sb, "local s = 0; for i = 1, 1000 do s = s + i end; "
@@ -189,6 +191,24 @@ static void test_instruction_limit(void)
     char err[512];
     CHECK(fails(sb, "while true do end", err, sizeof err));
     CHECK_CONTAINS(err, "t.lua:1: instruction limit exceeded");
+    lua_sandbox_free(sb);
+}
+
+/* The wall clock stops what the instruction count does not see as slow: here a budget of a
+ * billion instructions, so only the clock can end these. */
+static void test_time_limit(void)
+{
+    script_limits limits = {1000000000L, 0, 50};
+    lua_sandbox *sb = lua_sandbox_new(&limits, lib_dir);
+    char err[512];
+    CHECK(fails(sb, "while true do end", err, sizeof err));
+    CHECK_STR(err, "t.lua:1: time limit exceeded (50 ms)");
+    CHECK(
+        fails(sb, "local t = {}\nwhile true do pcall(table.sort, {3, 2, 1}) end", err, sizeof err));
+    CHECK_CONTAINS(err, "t.lua:2: time limit exceeded");
+    CHECK(fails(sb, "while true do pcall(function() while true do end end) end", err, sizeof err));
+    CHECK_CONTAINS(err, "time limit exceeded");
+    CHECK(holds(sb, "return #string.rep('x', 1000) == 1000"));
     lua_sandbox_free(sb);
 }
 
@@ -245,6 +265,7 @@ int main(void)
     RUN_TEST(test_no_way_to_shared_globals);
     RUN_TEST(test_collectgarbage_count_only);
     RUN_TEST(test_instruction_limit);
+    RUN_TEST(test_time_limit);
     RUN_TEST(test_memory_limit);
     RUN_TEST(test_stack_overflow);
     RUN_TEST(test_error_positions);

@@ -488,7 +488,7 @@ static void test_limits_keep_the_chain_working(void)
                  "  if e.type == 'stale' then return er.state.kept.data end\n"
                  "end\n");
     write_script(tmp, "20-mark.lua", "function process(e) e.extensions.marked = 'yes' end\n");
-    script_limits limits = {10000000, 16 << 20};
+    script_limits limits = {10000000, 16 << 20, 60000};
     script_chain *chain = script_chain_load(tmp, &limits, err, sizeof err);
     remove_folder(tmp);
     CHECK(chain != NULL);
