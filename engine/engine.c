@@ -71,7 +71,14 @@ struct engine {
 
 static const char *processor_type_name(config_processor_kind kind)
 {
-    return kind == PROCESSOR_EVENTBRIDGE ? "aws_event_bridge" : "knative";
+    switch (kind) {
+    case PROCESSOR_EVENTBRIDGE:
+        return "aws_event_bridge";
+    case PROCESSOR_OPENFAAS:
+        return "openfaas";
+    default:
+        return "knative";
+    }
 }
 
 static size_t queue_depth_gauge(void *user)
@@ -560,7 +567,15 @@ static int start_processors(engine *e, char *err, size_t err_cap)
             return -1;
         }
         char reason[512] = "";
-        if (p->type->create(pc, &e->processor_services, &p->state, reason, sizeof reason) != 0) {
+        processor_services services = e->processor_services;
+        services.deadletter = e->deadletter;
+        services.metrics = e->metrics;
+        services.stats = p->stats = metrics_add_processor(e->metrics, pc->name, p->type->name);
+        if (!p->stats) {
+            snprintf(err, err_cap, "eventProcessor '%s': out of memory", pc->name);
+            return -1;
+        }
+        if (p->type->create(pc, &services, &p->state, reason, sizeof reason) != 0) {
             snprintf(err, err_cap, "eventProcessor '%s': %s", pc->name, reason);
             return -1;
         }
@@ -571,7 +586,7 @@ static int start_processors(engine *e, char *err, size_t err_cap)
             .delivery = &e->config->delivery,
             .deadletter = e->deadletter,
             .metrics = e->metrics,
-            .stats = p->stats = metrics_add_processor(e->metrics, pc->name, p->type->name),
+            .stats = p->stats,
             .done = on_delivery_done,
             .owner = p,
         };
@@ -668,7 +683,8 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
     uv_timer_init(loop, &e->shutdown_timer);
     e->shutdown_timer.data = e;
     e->http = http_client_new(loop);
-    e->processor_services = (processor_services){loop, e->http, &cfg->delivery};
+    e->processor_services =
+        (processor_services){.loop = loop, .http = e->http, .delivery = &cfg->delivery};
 
     char reason[512] = "";
     e->deadletter = deadletter_open(cfg->deadletter_dir ? cfg->deadletter_dir : "./deadletter",

@@ -409,9 +409,12 @@ char *metrics_render_stats(const metrics *m)
         stats_key(m, p->type, p->name, entries[i].key, sizeof entries[i].key);
         entries[i].value = provider_stats_json(p, now);
     }
+    count = m->provider_count;
     for (size_t i = 0; i < m->processor_count; i++) {
         const processor_stats *p = m->processors[i];
-        stats_entry *e = &entries[m->provider_count + i];
+        if (p->metrics_only)
+            continue;
+        stats_entry *e = &entries[count++];
         stats_key(m, p->type, p->name, e->key, sizeof e->key);
         e->value = processor_stats_json(p, m->started);
     }

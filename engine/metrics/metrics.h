@@ -39,6 +39,9 @@ typedef struct processor_stats {
     /* deliveries by HTTP status class: index 0 = transport error, 1..5 = 1xx..5xx */
     uint64_t responses_by_class[6];
     char *address; /* the target's URI for /stats; NULL renders as "" */
+    /* One target inside a fan-out processor (an OpenFaaS function): in /metrics, not in /stats,
+     * where VEBA's shape has only the processor itself. */
+    int metrics_only;
 } processor_stats;
 
 /* A hostile stream can invent a new subject per event; beyond this many distinct subjects per
