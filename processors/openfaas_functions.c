@@ -291,6 +291,8 @@ static void ask_functions(list_round *r, const char *namespace_)
 {
     functions_call *call = calloc(1, sizeof *call);
     char path[512];
+    if (call)
+        call->round = r;
     if (call && namespace_) {
         char *escaped = curl_easy_escape(NULL, namespace_, 0);
         call->namespace_ = strdup(namespace_);
