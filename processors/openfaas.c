@@ -30,6 +30,7 @@
 #include "http/cloudevents_http.h"
 #include "log.h"
 #include "metrics/metrics.h"
+#include "processors/openfaas_callback.h"
 #include "processors/openfaas_functions.h"
 
 #include <stdarg.h>
@@ -97,6 +98,9 @@ struct openfaas_state {
     long timeout_ms, connect_timeout_ms;
     http_header *headers; /* configured ones, owned copies */
     size_t header_count;
+    openfaas_callbacks *callbacks; /* NULL without callback: */
+    double callback_deadline_seconds;
+    bool callback_retry;
 
     openfaas_function *functions;
     topic_entry *topics; /* sorted by topic */
@@ -229,6 +233,7 @@ typedef struct invocation {
     void *attempt;
     processor_attempt_done_fn done;
     delivery_result result;
+    openfaas_waiter *waiter; /* with callbacks: waits for the function's real answer */
     uv_timer_t defer;
 } invocation;
 
@@ -260,9 +265,59 @@ static void invocation_fail_later(invocation *inv, const char *error)
     uv_timer_start(&inv->defer, on_invocation_deferred, 0, 0);
 }
 
+static bool is_retryable(long status)
+{
+    return status == 429 || (status >= 500 && status <= 599 && status != 501);
+}
+
+/* The function's real outcome, from the gateway's callback (or its absence). */
+static void on_callback(void *user, const openfaas_callback_result *cb)
+{
+    invocation *inv = user;
+    const openfaas_function *fn = inv->fn;
+    const openfaas_state *st = fn->st;
+    delivery_result *r = &inv->result;
+    *r = (delivery_result){.retry_after_seconds = -1};
+    if (cb->outcome == CALLBACK_RECEIVED && cb->function_status >= 200 &&
+        cb->function_status <= 299) {
+        r->status = DELIVERY_OK;
+        r->http_status = cb->function_status;
+    } else if (cb->outcome == CALLBACK_RECEIVED) {
+        r->http_status = cb->function_status;
+        r->status =
+            st->callback_retry && (is_retryable(cb->function_status) || cb->function_status == 0)
+                ? DELIVERY_RETRY
+                : DELIVERY_FAILED;
+        format_message(r->error, sizeof r->error,
+                       "function %s: the callback says X-Function-Status %ld (X-Call-Id %.60s)",
+                       fn->address_name, cb->function_status, cb->call_id);
+    } else if (cb->outcome == CALLBACK_TIMED_OUT) {
+        r->status = st->callback_retry ? DELIVERY_RETRY : DELIVERY_FAILED;
+        format_message(r->error, sizeof r->error,
+                       "function %s: no callback within %.0fs of the gateway's 202",
+                       fn->address_name, st->callback_deadline_seconds);
+    } else {
+        r->status = DELIVERY_FAILED;
+        format_message(r->error, sizeof r->error,
+                       "function %s: shut down before the async callback came", fn->address_name);
+    }
+    invocation_finish(inv);
+    free(inv);
+}
+
 static void on_invocation_response(void *user, const http_client_response *response)
 {
     invocation *inv = user;
+    if (inv->waiter) {
+        openfaas_waiter *waiter = inv->waiter;
+        inv->waiter = NULL;
+        if (!response->error && response->status >= 200 && response->status <= 299) {
+            /* Queued: the outcome comes with the callback (or its deadline). */
+            openfaas_waiter_arm(waiter, inv->fn->st->callback_deadline_seconds);
+            return;
+        }
+        openfaas_waiter_cancel(waiter);
+    }
     openfaas_function *fn = inv->fn;
     const openfaas_state *st = fn->st;
     delivery_result *r = &inv->result;
@@ -280,7 +335,7 @@ static void on_invocation_response(void *user, const http_client_response *respo
     } else {
         /* VEBA's rule: 429 and 5xx but 501 (Not Implemented will not change) are worth another
          * try; any other answer is the function's final word. */
-        bool retry = s == 429 || (s >= 500 && s <= 599 && s != 501);
+        bool retry = is_retryable(s);
         r->status = retry ? DELIVERY_RETRY : DELIVERY_FAILED;
         if (retry)
             r->retry_after_seconds = backoff_parse_retry_after(response->retry_after, time(NULL));
@@ -310,13 +365,24 @@ static void function_send(void *state, event *ev, void *attempt, processor_attem
         invocation_fail_later(inv, "out of memory encoding the event");
         return;
     }
-    http_header headers[4 + st->header_count];
+    http_header headers[5 + st->header_count];
+    char callback_url[512];
     size_t count = 0;
     headers[count++] = (http_header){"Content-Type", "application/json"};
     headers[count++] = (http_header){"X-Topic", topic_of(st, fn, ev)};
     headers[count++] = (http_header){"X-Connector", CONNECTOR_NAME};
     if (ev->id)
         headers[count++] = (http_header){"X-Ce-Id", ev->id};
+    if (st->callbacks) {
+        inv->waiter = openfaas_callbacks_expect(st->callbacks, on_callback, inv, callback_url,
+                                                sizeof callback_url);
+        if (!inv->waiter) {
+            cloudevents_http_message_free(&message);
+            invocation_fail_later(inv, "out of memory for the callback");
+            return;
+        }
+        headers[count++] = (http_header){"X-Callback-Url", callback_url};
+    }
     for (size_t i = 0; i < st->header_count; i++)
         headers[count++] = st->headers[i];
     http_client_request request = {.method = "POST",
@@ -331,8 +397,12 @@ static void function_send(void *state, event *ev, void *attempt, processor_attem
                                    .password = st->invoke_with_auth ? st->password : NULL};
     int rc = http_client_send(st->http, &request, on_invocation_response, inv);
     cloudevents_http_message_free(&message);
-    if (rc != 0)
+    if (rc != 0) {
+        if (inv->waiter)
+            openfaas_waiter_cancel(inv->waiter);
+        inv->waiter = NULL;
         invocation_fail_later(inv, "the HTTP client could not start the request");
+    }
 }
 
 /* The dispatchers of single functions see this type. */
@@ -499,6 +569,15 @@ static void openfaas_send(void *state, event *ev, void *attempt, processor_attem
 }
 
 /* ---- the function list ----------------------------------------------------------------------- */
+
+static void maybe_free(openfaas_state *st);
+
+static void on_callbacks_closed(void *user)
+{
+    openfaas_state *st = user;
+    st->handles_open--;
+    maybe_free(st);
+}
 
 static void on_function_dispatcher_closed(void *user);
 
@@ -733,6 +812,11 @@ static void openfaas_destroy(void *state)
     /* Nothing is in flight now, so no event waits: the lists are empty. */
     uv_close((uv_handle_t *)&st->refresh_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->answer_timer, on_handle_closed);
+    if (st->callbacks) {
+        st->handles_open++;
+        openfaas_callbacks_close(st->callbacks, on_callbacks_closed, st);
+        st->callbacks = NULL;
+    }
     for (openfaas_function *fn = st->functions; fn; fn = fn->next) {
         dispatcher *d = fn->dispatcher;
         fn->dispatcher = NULL;
@@ -758,6 +842,8 @@ static void openfaas_abandon(void *state, const char *reason)
     for (openfaas_function *fn = st->functions; fn; fn = fn->next)
         if (fn->dispatcher)
             dispatcher_abandon(fn->dispatcher, reason);
+    if (st->callbacks)
+        openfaas_callbacks_abandon(st->callbacks);
 }
 
 /* Copies url leaving out any "user:password@" so it can go into messages. */
@@ -834,6 +920,21 @@ static int openfaas_create(const config_processor *config, const processor_servi
         state_free(st);
         snprintf(err, err_cap, "out of memory");
         return -1;
+    }
+    if (c->async && c->callback_bind_address) {
+        char reason[300];
+        st->callbacks = openfaas_callbacks_start(st->loop, c->callback_bind_address,
+                                                 c->callback_path ? c->callback_path : "/callback",
+                                                 c->callback_url, reason, sizeof reason);
+        if (!st->callbacks) {
+            state_free(st);
+            snprintf(err, err_cap, "openfaas.%s", reason);
+            return -1;
+        }
+        st->callback_deadline_seconds = c->callback_deadline_seconds;
+        st->callback_retry = c->callback_retry;
+        log_info("openfaas", "%s: async callbacks on http://%s%s", config->name,
+                 c->callback_bind_address, c->callback_path ? c->callback_path : "/callback");
     }
     metrics_set_processor_address(st->stats, st->display_address);
     uv_timer_init(st->loop, &st->refresh_timer);

@@ -1,6 +1,6 @@
 /* The openfaas block of an openfaas processor. VEBA's keys keep their meaning (address, async,
  * auth: basic_auth). Our extensions, all optional: topicRefresh, timeout, headers, topicFrom,
- * unmatched and invokeWithAuth. */
+ * unmatched, invokeWithAuth and callback {bindAddress, path, url, deadline, onFailure}. */
 #include "config/config_sections.h"
 
 #include <stdio.h>
@@ -104,6 +104,42 @@ static void read_topic_from(config_checker *ck, const ynode *settings, const cha
         error_at(ck, list, path, "topicFrom", "must name subject, type or both%s", "");
 }
 
+static void read_callback(config_checker *ck, const ynode *settings, const char *path,
+                          config_openfaas *out)
+{
+    char cb_path[256];
+    check_path(cb_path, sizeof cb_path, path, "callback");
+    const ynode *callback = check_map(ck, settings, path, "callback", false);
+    if (!callback)
+        return;
+    check_known_keys(
+        ck, callback, cb_path,
+        (const char *const[]){"bindAddress", "path", "url", "deadline", "onFailure", NULL});
+    if (!out->async)
+        error_at(ck, callback, path, "callback",
+                 "needs async: true (a synchronous invocation answers with the function's "
+                 "result%s)",
+                 "");
+    out->callback_deadline_seconds = 300;
+    check_host_port(ck, callback, cb_path, "bindAddress", true, &out->callback_bind_address);
+    if (!check_string(ck, callback, cb_path, "path", false, &out->callback_path))
+        out->callback_path = strdup("/callback");
+    else if (out->callback_path[0] != '/')
+        error_at(ck, check_value(ck, callback, cb_path, "path", false), cb_path, "path",
+                 "must start with '/', got '%.60s'", out->callback_path);
+    if (check_string(ck, callback, cb_path, "url", false, &out->callback_url))
+        config_check_http_url(ck, callback, cb_path, "url", out->callback_url);
+    check_duration(ck, callback, cb_path, "deadline", &out->callback_deadline_seconds);
+    char *on_failure = NULL;
+    if (check_string(ck, callback, cb_path, "onFailure", false, &on_failure)) {
+        out->callback_retry = strcmp(on_failure, "retry") == 0;
+        if (!out->callback_retry && strcmp(on_failure, "deadletter") != 0)
+            error_at(ck, check_value(ck, callback, cb_path, "onFailure", false), cb_path,
+                     "onFailure", "expected deadletter or retry, got '%.40s'", on_failure);
+    }
+    free(on_failure);
+}
+
 void config_read_openfaas(config_checker *ck, const ynode *settings, const char *path,
                           config_openfaas *out)
 {
@@ -133,16 +169,16 @@ void config_read_openfaas(config_checker *ck, const ynode *settings, const char 
     }
     free(unmatched);
     check_bool(ck, settings, path, "invokeWithAuth", &out->invoke_with_auth);
-    const ynode *callback = check_value(ck, settings, path, "callback", false);
-    if (callback)
-        error_at(ck, callback, path, "callback",
-                 "is not supported yet: async invocations count a 202 as success%s", "");
+    read_callback(ck, settings, path, out);
     config_read_auth(ck, settings, path, 1u << AUTH_BASIC, &out->auth);
 }
 
 void config_openfaas_clear(config_openfaas *openfaas)
 {
     free(openfaas->address);
+    free(openfaas->callback_bind_address);
+    free(openfaas->callback_path);
+    free(openfaas->callback_url);
     config_auth_clear(&openfaas->auth);
     for (size_t i = 0; i < openfaas->header_count; i++) {
         free(openfaas->headers[i].name);

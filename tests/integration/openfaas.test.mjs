@@ -280,3 +280,45 @@ describe('async', () => {
     }, { timeout: 5000, what: 'stats' });
   });
 });
+
+describe('async with callback', () => {
+  test('the callback decides: 200 counts, 500 and a missing callback are dead-lettered', async () => {
+    const gw = await startOpenFaasGateway({
+      functions: [
+        { name: 'fine', annotations: { topic: 'VmPoweredOnEvent' }, delayMs: 50 },
+        { name: 'broken', annotations: { topic: 'VmPoweredOnEvent' }, status: 500 },
+        { name: 'silent', annotations: { topic: 'VmPoweredOnEvent' }, noCallback: true },
+      ],
+    });
+    cleanups.push(() => gw.close());
+    const dir = makeTmpDir();
+    const deadLetterDir = path.join(dir, 'deadletter');
+    fs.mkdirSync(deadLetterDir);
+    const [webhookPort, metricsPort, callbackPort] = [await freePort(), await freePort(), await freePort()];
+    const text = vebaConfig({ webhookPort, metricsPort, deadLetterDir, address: gw.url }).replace(
+      'async: false',
+      `async: true\n    callback:\n      bindAddress: 127.0.0.1:${callbackPort}\n      path: /of-callback\n      deadline: 1s`,
+    );
+    const router = startRouter(writeConfig(text, dir), [], { metricsPort });
+    cleanups.push(() => router.stop());
+    await router.waitReady();
+    const events = Array.from({ length: 3 }, (_, i) => vcenterEvent(i, { subject: 'VmPoweredOnEvent' }));
+    await postEvents(`http://127.0.0.1:${webhookPort}/webhook`, events);
+    const deadLetters = () => readDeadLetters(path.join(deadLetterDir, `${PROCESSOR}.jsonl`));
+    await waitFor(() => deadLetters().length >= 6, { timeout: 15_000, what: '6 dead letters' });
+    for (const inv of gw.state.invocations) {
+      assert.ok(inv.async);
+      assert.match(inv.headers['x-callback-url'], new RegExp(`^http://127\\.0\\.0\\.1:${callbackPort}/of-callback\\?call=`));
+    }
+    const lines = deadLetters();
+    assert.equal(lines.filter((l) => /function broken\.openfaas-fn: the callback says X-Function-Status 500/.test(l.error)).length, 3);
+    assert.equal(lines.filter((l) => /function silent\.openfaas-fn: no callback within 1s/.test(l.error)).length, 3);
+    assert.equal(gw.state.callbacks.filter((c) => c.status === 200 && c.answer === 200).length, 3);
+    const stats = JSON.parse((await request(`http://127.0.0.1:${metricsPort}/stats`, { method: 'GET' })).body);
+    assert.deepEqual(stats['vmware.event.router.stats'].openfaas.invocations.VmPoweredOnEvent, { SuccessCount: 3, FailureCount: 6 });
+    // A callback after its deadline finds nothing waiting.
+    const late = gw.state.invocations.find((i) => i.function === 'silent.openfaas-fn');
+    const r = await request(late.headers['x-callback-url'], { headers: { 'X-Function-Status': '200', 'X-Call-Id': late.callId } });
+    assert.equal(r.status, 410);
+  });
+});

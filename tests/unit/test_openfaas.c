@@ -77,18 +77,20 @@ static void test_extensions(void)
 {
     config_processor p;
     config_errors errors = {0};
-    CHECK(read_processor("type: openfaas\n"
-                         "name: f\n"
-                         "openfaas:\n"
-                         "  address: http://gw:8080\n"
-                         "  async: true\n"
-                         "  topicRefresh: 2s\n"
-                         "  timeout: 750ms\n"
-                         "  headers: {X-Team: ops, X-Empty: ''}\n"
-                         "  topicFrom: [subject, type]\n"
-                         "  unmatched: deadletter\n"
-                         "  invokeWithAuth: true\n",
-                         &p, &errors));
+    CHECK(read_processor(
+        "type: openfaas\n"
+        "name: f\n"
+        "openfaas:\n"
+        "  address: http://gw:8080\n"
+        "  async: true\n"
+        "  topicRefresh: 2s\n"
+        "  timeout: 750ms\n"
+        "  headers: {X-Team: ops, X-Empty: ''}\n"
+        "  topicFrom: [subject, type]\n"
+        "  unmatched: deadletter\n"
+        "  invokeWithAuth: true\n"
+        "  callback: {bindAddress: '127.0.0.1:9000', deadline: 1m, onFailure: retry}\n",
+        &p, &errors));
     const config_openfaas *o = &p.openfaas;
     CHECK(o->async);
     CHECK(o->topic_refresh_seconds == 2);
@@ -99,6 +101,10 @@ static void test_extensions(void)
     CHECK_STR(o->header_count > 1 ? o->headers[1].value : NULL, "");
     CHECK(o->topic_from_subject && o->topic_from_type);
     CHECK(o->unmatched_deadletter && o->invoke_with_auth);
+    CHECK_STR(o->callback_bind_address, "127.0.0.1:9000");
+    CHECK_STR(o->callback_path, "/callback");
+    CHECK(o->callback_url == NULL);
+    CHECK(o->callback_deadline_seconds == 60 && o->callback_retry);
     config_processor_clear(&p);
     config_errors_free(&errors);
 }
@@ -126,7 +132,7 @@ static void test_errors_name_the_place(void)
     CHECK(has_error(&errors, "expected subject or type, got 'source'"));
     CHECK(has_error(&errors, "p.yaml:8:14: eventProcessor.openfaas.unmatched: expected ack or "
                              "deadletter, got 'drop'"));
-    CHECK(has_error(&errors, "eventProcessor.openfaas.callback: is not supported yet"));
+    CHECK(has_error(&errors, "eventProcessor.openfaas.callback: needs async: true"));
     CHECK(has_error(&errors, "colour"));
     config_processor_clear(&p);
     config_errors_free(&errors);
