@@ -93,6 +93,10 @@ bool engine_ready(const engine *e)
     for (size_t i = 0; i < e->source_count; i++)
         if (e->sources[i].type->ready && !e->sources[i].type->ready(e->sources[i].state))
             return false;
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].type->ready && e->processors[i].state &&
+            !e->processors[i].type->ready(e->processors[i].state))
+            return false;
     return true;
 }
 
@@ -776,6 +780,8 @@ bool engine_processor_at(const engine *e, size_t i, engine_processor_info *out)
     out->stats = p->stats;
     out->pending = p->dispatcher ? dispatcher_pending(p->dispatcher) : 0;
     out->last_error = p->last_error;
+    out->processor_type = p->type;
+    out->processor_state = p->state;
     return true;
 }
 

@@ -56,6 +56,10 @@ typedef struct openfaas_function {
     bool listed;
     dispatcher *dispatcher;
     processor_stats *stats; /* owned by the metrics; in /metrics only */
+    /* intake to the function's success, seconds; cumulative per upper bound */
+    uint64_t latency_buckets[METRICS_LATENCY_BUCKETS];
+    uint64_t latency_count;
+    double latency_sum;
     struct openfaas_function *next;
 } openfaas_function;
 
@@ -481,6 +485,14 @@ static void on_function_done(void *owner, event *ev, bool delivered, const char 
     openfaas_function *fn = owner;
     openfaas_state *st = fn->st;
     metrics_processor_outcome(st->stats, topic_of(st, fn, ev), delivered);
+    if (delivered) {
+        double seconds = (double)(uv_hrtime() - ev->received_ns) / 1e9;
+        for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++)
+            if (seconds <= metrics_latency_bounds[i])
+                fn->latency_buckets[i]++;
+        fn->latency_count++;
+        fn->latency_sum += seconds;
+    }
     fanout *f = fanout_find(st, ev);
     if (!f) {
         log_error("openfaas", "function %s finished event %s that no attempt waits for",
@@ -753,6 +765,93 @@ static void start_refresh(uv_timer_t *timer)
     }
 }
 
+/* ---- what /metrics shows ----------------------------------------------------------------------
+ */
+
+static void openfaas_samples(void *user, metrics_sample_emit_fn emit, void *ctx)
+{
+    const openfaas_state *st = user;
+    emit(ctx, "event_router_openfaas_functions", "gauge", "Functions in the current function list.",
+         "", NULL, NULL, NULL, NULL, (double)st->listed_count);
+    emit(ctx, "event_router_openfaas_topics", "gauge", "Topics some function takes.", "", NULL,
+         NULL, NULL, NULL, (double)st->topic_count);
+    emit(ctx, "event_router_openfaas_function_list_age_seconds", "gauge",
+         "Seconds since the function list was last read (-1: never).", "", NULL, NULL, NULL, NULL,
+         st->have_list ? (double)(uv_now(st->loop) - st->list_built_ms) / 1000.0 : -1);
+    emit(ctx, "event_router_openfaas_function_list_refresh_failures_total", "counter",
+         "Failed reads of the function list.", "", NULL, NULL, NULL, NULL,
+         (double)st->refresh_failures_total);
+    emit(ctx, "event_router_openfaas_function_list_up", "gauge",
+         "1 when the last read of the function list succeeded.", "", NULL, NULL, NULL, NULL,
+         st->have_list && st->refresh_failures_in_row == 0 ? 1 : 0);
+    emit(ctx, "event_router_openfaas_unmatched_total", "counter",
+         "Events no function's topic matched.", "", NULL, NULL, NULL, NULL,
+         (double)st->unmatched_total);
+    if (st->callbacks) {
+        openfaas_callback_counts counts = openfaas_callbacks_counts(st->callbacks);
+        const char *help = "Async callbacks: received, timed out (never came), unknown (late or "
+                           "not ours).";
+        emit(ctx, "event_router_openfaas_callbacks_total", "counter", help, "", "outcome",
+             "received", NULL, NULL, (double)counts.received);
+        emit(ctx, "event_router_openfaas_callbacks_total", "counter", help, "", "outcome",
+             "timed_out", NULL, NULL, (double)counts.timed_out);
+        emit(ctx, "event_router_openfaas_callbacks_total", "counter", help, "", "outcome",
+             "unknown", NULL, NULL, (double)counts.unknown);
+    }
+    const char *family = "event_router_openfaas_invocation_latency_seconds";
+    const char *help = "Seconds from intake to each function's successful invocation.";
+    for (const openfaas_function *fn = st->functions; fn; fn = fn->next) {
+        char bound[32];
+        for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+            snprintf(bound, sizeof bound, "%g", metrics_latency_bounds[i]);
+            emit(ctx, family, "histogram", help, "_bucket", "function", fn->address_name, "le",
+                 bound, (double)fn->latency_buckets[i]);
+        }
+        emit(ctx, family, "histogram", help, "_bucket", "function", fn->address_name, "le", "+Inf",
+             (double)fn->latency_count);
+        emit(ctx, family, "histogram", help, "_sum", "function", fn->address_name, NULL, NULL,
+             fn->latency_sum);
+        emit(ctx, family, "histogram", help, "_count", "function", fn->address_name, NULL, NULL,
+             (double)fn->latency_count);
+    }
+}
+
+/* What the console's `processors` shows: the topic map (function -> topics), its age, and the
+ * state of the last refresh. */
+static cJSON *openfaas_describe(const void *state)
+{
+    const openfaas_state *st = state;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "gateway", st->display_address);
+    cJSON_AddBoolToObject(o, "async", st->async);
+    cJSON *functions = cJSON_AddObjectToObject(o, "functions");
+    for (const openfaas_function *fn = st->functions; fn; fn = fn->next) {
+        if (!fn->listed)
+            continue;
+        cJSON *topics = cJSON_AddArrayToObject(functions, fn->address_name);
+        for (size_t i = 0; i < fn->topic_count; i++)
+            cJSON_AddItemToArray(topics, cJSON_CreateString(fn->topics[i]));
+    }
+    if (st->have_list)
+        cJSON_AddNumberToObject(o, "list_age_seconds",
+                                (double)(uv_now(st->loop) - st->list_built_ms) / 1000.0);
+    else
+        cJSON_AddNullToObject(o, "list_age_seconds");
+    cJSON_AddNumberToObject(o, "refresh_failures", (double)st->refresh_failures_total);
+    cJSON_AddStringToObject(o, "last_refresh_error", st->last_refresh_error);
+    cJSON_AddNumberToObject(o, "unmatched", (double)st->unmatched_total);
+    size_t waiting = 0;
+    for (const fanout *f = st->waiting; f; f = f->next)
+        waiting++;
+    cJSON_AddNumberToObject(o, "waiting_for_list", (double)waiting);
+    return o;
+}
+
+static bool openfaas_ready(const void *state)
+{
+    return ((const openfaas_state *)state)->have_list;
+}
+
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
 static void state_free(openfaas_state *st)
@@ -809,6 +908,7 @@ static void openfaas_destroy(void *state)
     if (!st)
         return;
     st->destroying = true;
+    st->stats->samples = NULL; /* /metrics may still render after st is gone */
     /* Nothing is in flight now, so no event waits: the lists are empty. */
     uv_close((uv_handle_t *)&st->refresh_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->answer_timer, on_handle_closed);
@@ -937,6 +1037,8 @@ static int openfaas_create(const config_processor *config, const processor_servi
                  c->callback_bind_address, c->callback_path ? c->callback_path : "/callback");
     }
     metrics_set_processor_address(st->stats, st->display_address);
+    st->stats->samples = openfaas_samples;
+    st->stats->samples_user = st;
     uv_timer_init(st->loop, &st->refresh_timer);
     uv_timer_init(st->loop, &st->answer_timer);
     st->refresh_timer.data = st->answer_timer.data = st;
@@ -953,4 +1055,6 @@ const processor_type openfaas_processor_type = {
     .destroy = openfaas_destroy,
     .fans_out = true,
     .abandon = openfaas_abandon,
+    .describe = openfaas_describe,
+    .ready = openfaas_ready,
 };

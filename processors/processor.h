@@ -60,6 +60,12 @@ typedef struct processor_type {
     /* Optional: shutdown past its deadline; attempts in flight should end soon (dead-lettered
      * with reason). */
     void (*abandon)(void *state, const char *reason);
+    /* Optional: what the console's `processors` shows beyond the counters (OpenFaaS: the topic
+     * map and its age), as a JSON object the caller frees. No secrets. */
+    struct cJSON *(*describe)(const void *state);
+    /* Optional: false while the processor cannot deliver anything yet (OpenFaaS: before the
+     * first function list); /readyz answers 503 meanwhile. */
+    bool (*ready)(const void *state);
 } processor_type;
 
 const processor_type *processor_type_find(const char *name);

@@ -7,18 +7,19 @@
 // changing at run time, async 202, and the gateway password kept out of invocations, logs and
 // dead letters.
 import { after, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HTTP } from '../peers/node_modules/cloudevents/dist/index.js';
 import { startOpenFaasGateway } from '../peers/openfaas_gateway.mjs';
-import { freePort, makeTmpDir, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
+import { BIN, freePort, makeTmpDir, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
 
 const USER = 'admin';
 const PASSWORD = 'gw-Pa55-never-in-logs';
 const PROCESSOR = 'veba-demo-openfaas';
 
-function vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra = '', retries = 10 }) {
+function vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra = '', retries = 10, topLevel = '' }) {
   // VEBA's event-router-config-vcenter-openfaas.yaml processor block, unchanged.
   return `apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
@@ -55,15 +56,16 @@ delivery:
   retries: ${retries}
   backoffInitial: 10ms
   backoffMax: 100ms
-`;
+${topLevel}`;
 }
 
-async function startStack({ address, extra, retries, waitReady = true }) {
+async function startStack({ address, extra, retries, waitReady = true, consoleSocket }) {
   const dir = makeTmpDir();
   const deadLetterDir = path.join(dir, 'deadletter');
   fs.mkdirSync(deadLetterDir);
   const [webhookPort, metricsPort] = [await freePort(), await freePort()];
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra, retries }), dir);
+  const topLevel = consoleSocket ? `console:\n  socket: ${consoleSocket}\n` : '';
+  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra, retries, topLevel }), dir);
   const router = startRouter(configPath, [], { metricsPort });
   if (waitReady) await router.waitReady(10_000);
   return {
@@ -80,13 +82,30 @@ async function startStack({ address, extra, retries, waitReady = true }) {
   };
 }
 
-const ok = (g) => g.state.invocations.filter((i) => i.status >= 200 && i.status < 300);
+const ok = (g) => g.state.invocations.filter((i) => i.answered && i.status >= 200 && i.status < 300);
 const idsOf = (g, fn) => ok(g).filter((i) => i.function === fn).map((i) => JSON.parse(i.body).id);
 
 function assertExactlyOnce(g, fn, events) {
   const got = idsOf(g, fn);
   assert.equal(got.length, events.length, `${fn}: ${got.length} successful invocations for ${events.length} events`);
   assert.deepEqual(new Set(got), new Set(events.map((e) => e.id)), `${fn}: the same events`);
+}
+
+function consoleRun(socket, commands, timeout = 15_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`console timed out; stdout: ${stdout}`));
+    }, timeout);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout });
+    });
+    child.stdin.end(commands.join('\n') + '\n');
+  });
 }
 
 const cleanups = [];
@@ -116,7 +135,8 @@ describe('VEBA config and topic matching', () => {
       ],
     });
     cleanups.push(() => gw.close());
-    const stack = await startStack({ address: gw.url });
+    const consoleSocket = path.join(makeTmpDir(), 'console.sock');
+    const stack = await startStack({ address: gw.url, consoleSocket });
     cleanups.push(() => stack.cleanup());
     const events = [
       ...Array.from({ length: 10 }, (_, i) => vcenterEvent(i, { subject: 'VmPoweredOnEvent' })),
@@ -155,6 +175,17 @@ describe('VEBA config and topic matching', () => {
     assert.equal(entry.invocations.UserLoginSessionEvent, undefined, 'unmatched events invoke nothing');
     const prom = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
     assert.match(prom, new RegExp(`event_router_deliveries_total\\{processor="${PROCESSOR}/py-on.team-b",result="success"\\} 10`));
+    assert.match(prom, new RegExp(`event_router_openfaas_functions\\{processor="${PROCESSOR}"\\} 4`));
+    assert.match(prom, new RegExp(`event_router_openfaas_unmatched_total\\{processor="${PROCESSOR}"\\} 5`));
+    assert.match(prom, new RegExp(`event_router_openfaas_function_list_up\\{processor="${PROCESSOR}"\\} 1`));
+    assert.match(prom, new RegExp(`event_router_openfaas_invocation_latency_seconds_count\\{processor="${PROCESSOR}",function="powercli-power.openfaas-fn"\\} 15`));
+    assert.equal(prom.match(/# TYPE event_router_openfaas_invocation_latency_seconds histogram/g).length, 1);
+    const c = await consoleRun(consoleSocket, ['processors']);
+    assert.equal(c.code, 0, c.stdout);
+    assert.match(c.stdout, /"py-on\.team-b":\s*\[\s*"VmPoweredOnEvent"\s*\]/);
+    assert.match(c.stdout, /"powercli-power\.openfaas-fn":\s*\[\s*"VmPoweredOnEvent",\s*"VmPoweredOffEvent"\s*\]/);
+    assert.match(c.stdout, /"list_age_seconds"/);
+    assert.ok(!c.stdout.includes(PASSWORD), 'no password in the console');
     assert.ok(!stack.router.stderr().includes(PASSWORD));
     assert.deepEqual(stack.deadLetters(), []);
   });
@@ -220,8 +251,10 @@ describe('fan-out under failures', () => {
 describe('gateway outages and a changing function list', () => {
   test('gateway down at start: events wait for the function list, none is lost', async () => {
     const port = await freePort();
-    const stack = await startStack({ address: `http://127.0.0.1:${port}` });
+    const stack = await startStack({ address: `http://127.0.0.1:${port}`, waitReady: false });
     cleanups.push(() => stack.cleanup());
+    await waitFor(async () => (await request(`${stack.metricsUrl}/healthz`, { method: 'GET' }).catch(() => ({}))).status === 200, { what: 'healthz' });
+    assert.equal((await request(`${stack.metricsUrl}/readyz`, { method: 'GET' })).status, 503, 'not ready before the function list');
     const events = Array.from({ length: 20 }, (_, i) => vcenterEvent(i, { subject: 'VmPoweredOnEvent' }));
     await postEvents(stack.webhookUrl, events);
     await sleep(1500);
@@ -231,6 +264,7 @@ describe('gateway outages and a changing function list', () => {
     cleanups.push(() => gw.close());
     await waitFor(() => ok(gw).length >= 20, { timeout: 30_000, what: '20 invocations' });
     assertExactlyOnce(gw, 'late.openfaas-fn', events);
+    assert.equal((await request(`${stack.metricsUrl}/readyz`, { method: 'GET' })).status, 200);
     assert.equal(stack.router.stderr().match(/cannot read the function list/g).length, 1, 'logged once per outage');
   });
 

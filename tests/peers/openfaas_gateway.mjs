@@ -92,6 +92,10 @@ export async function startOpenFaasGateway({ port = 0, functions = [], username,
       const status = answerOf(f);
       const record = { function: `${f.name}.${f.namespace ?? DEFAULT_NAMESPACE}`, async, status, headers: req.headers, body: body.toString('utf8'), at: Date.now() };
       state.invocations.push(record);
+      // answered: the caller got the answer (a gateway killed mid-call ran the function, but the
+      // caller cannot know and must call again).
+      record.answered = false;
+      res.on('finish', () => (record.answered = true));
       const started = process.hrtime.bigint();
       if (async) {
         const callId = crypto.randomUUID();
