@@ -77,6 +77,10 @@ typedef struct fanout {
     void *attempt;
     processor_attempt_done_fn done;
     size_t remaining; /* matched functions not yet done */
+    /* The structured CloudEvent, encoded by the first invocation and shared by the others and
+     * their retries: the event does not change on its way. */
+    cloudevents_http_message message;
+    bool encoded;
     delivery_result result;
     struct fanout *next;           /* in the waiting or the answered list */
     struct fanout *next_in_bucket; /* in flight, found by event */
@@ -351,6 +355,19 @@ static void on_invocation_response(void *user, const http_client_response *respo
     free(inv);
 }
 
+static fanout *fanout_find(openfaas_state *st, const event *ev);
+
+/* The event's structured encoding, shared by every function it goes to. */
+static const cloudevents_http_message *encoded_event(openfaas_state *st, event *ev)
+{
+    fanout *f = fanout_find(st, ev);
+    if (!f)
+        return NULL;
+    if (!f->encoded && cloudevents_http_encode(ev, true, &f->message) == 0)
+        f->encoded = true;
+    return f->encoded ? &f->message : NULL;
+}
+
 static void function_send(void *state, event *ev, void *attempt, processor_attempt_done_fn done)
 {
     openfaas_function *fn = state;
@@ -364,8 +381,8 @@ static void function_send(void *state, event *ev, void *attempt, processor_attem
     inv->ev = event_ref(ev);
     inv->attempt = attempt;
     inv->done = done;
-    cloudevents_http_message message;
-    if (cloudevents_http_encode(ev, true, &message) != 0) {
+    const cloudevents_http_message *message = encoded_event(st, ev);
+    if (!message) {
         invocation_fail_later(inv, "out of memory encoding the event");
         return;
     }
@@ -381,7 +398,6 @@ static void function_send(void *state, event *ev, void *attempt, processor_attem
         inv->waiter = openfaas_callbacks_expect(st->callbacks, on_callback, inv, callback_url,
                                                 sizeof callback_url);
         if (!inv->waiter) {
-            cloudevents_http_message_free(&message);
             invocation_fail_later(inv, "out of memory for the callback");
             return;
         }
@@ -393,14 +409,13 @@ static void function_send(void *state, event *ev, void *attempt, processor_attem
                                    .url = fn->url,
                                    .headers = headers,
                                    .header_count = count,
-                                   .body = message.body,
-                                   .body_len = message.body_len,
+                                   .body = message->body,
+                                   .body_len = message->body_len,
                                    .connect_timeout_ms = st->connect_timeout_ms,
                                    .timeout_ms = st->timeout_ms,
                                    .username = st->invoke_with_auth ? st->username : NULL,
                                    .password = st->invoke_with_auth ? st->password : NULL};
     int rc = http_client_send(st->http, &request, on_invocation_response, inv);
-    cloudevents_http_message_free(&message);
     if (rc != 0) {
         if (inv->waiter)
             openfaas_waiter_cancel(inv->waiter);
@@ -452,6 +467,8 @@ static void on_answer_timer(uv_timer_t *timer)
         processor_attempt_done_fn done = f->done;
         void *attempt = f->attempt;
         delivery_result result = f->result;
+        if (f->encoded)
+            cloudevents_http_message_free(&f->message);
         free(f);
         done(attempt, &result);
     }
