@@ -101,4 +101,6 @@ test('simulator events reach the functions whose topic matches, with the Knative
     assert.equal(got[0].headers['x-topic'], ce.subject);
   }
   assert.ok(!router.stderr().includes(PASSWORD) && !router.stderr().includes('gw-secret-vc'));
+  const exit = await router.stop('SIGTERM', 10_000);
+  assert.equal(exit.code, 0, router.stderr());
 });
