@@ -214,6 +214,13 @@ describe('fan-out under failures', () => {
     assert.ok(gw.state.invocations.some((i) => i.status === 500), 'failures were injected');
     for (const fn of ['a', 'b', 'c']) {
       assertExactlyOnce(gw, `${fn}.openfaas-fn`, events);
+      // Never invoked again once it took the event, whatever its siblings did.
+      const byId = new Map();
+      for (const inv of gw.state.invocations.filter((i) => i.function === `${fn}.openfaas-fn`)) {
+        const id = JSON.parse(inv.body).id;
+        assert.ok(!byId.get(id), `${fn} invoked for ${id} after it had succeeded`);
+        if (inv.status === 200) byId.set(id, true);
+      }
       for (const subject of subjects) {
         // Every attempt of one function for one subject comes after the previous event succeeded.
         const seqs = gw.state.invocations.filter((i) => i.function === `${fn}.openfaas-fn` && i.status === 200).map((i) => JSON.parse(i.body)).filter((b) => b.subject === subject).map((b) => b.data.Seq);
@@ -361,5 +368,49 @@ describe('async with callback', () => {
     assert.equal(r.status, 410);
     const exit = await router.stop('SIGTERM', 10_000);
     assert.equal(exit.code, 0, router.stderr());
+  });
+});
+
+describe('extensions and errors', () => {
+  test('401 on /system names the user, never the password; readyz stays 503', async () => {
+    const gw = await startOpenFaasGateway({ username: USER, password: 'the-real-one', functions: [{ name: 'x', annotations: { topic: 'VmPoweredOnEvent' } }] });
+    cleanups.push(() => gw.close());
+    const stack = await startStack({ address: gw.url, waitReady: false });
+    cleanups.push(() => stack.cleanup());
+    await waitFor(() => /the gateway refused user 'admin'/.test(stack.router.stderr()), { timeout: 10_000, what: 'the 401 in the log' });
+    assert.match(stack.router.stderr(), /GET http:\/\/127\.0\.0\.1:\d+\/system\/namespaces: HTTP 401/);
+    assert.equal((await request(`${stack.metricsUrl}/readyz`, { method: 'GET' })).status, 503);
+    const prom = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
+    assert.match(prom, new RegExp(`event_router_openfaas_function_list_up\\{processor="${PROCESSOR}"\\} 0`));
+    assert.match(prom, new RegExp(`event_router_openfaas_function_list_age_seconds\\{processor="${PROCESSOR}"\\} -1`));
+    assert.ok(!stack.router.stderr().includes(PASSWORD));
+  });
+
+  test('no namespaces endpoint, topicFrom type, unmatched: deadletter, headers, invokeWithAuth', async () => {
+    const gw = await startOpenFaasGateway({
+      username: USER,
+      password: PASSWORD,
+      namespaces: false,
+      functions: [{ name: 'by-type', annotations: { topic: 'com.example.created' } }],
+    });
+    cleanups.push(() => gw.close());
+    const extra = ['    topicFrom: [subject, type]', '    unmatched: deadletter', '    invokeWithAuth: true', '    headers:', '      X-Team: ops'].join('\n');
+    const stack = await startStack({ address: gw.url, extra });
+    cleanups.push(() => stack.cleanup());
+    const created = { specversion: '1.0', id: 'no-subject-1', source: 'webhook-client', type: 'com.example.created', datacontenttype: 'application/json', data: { x: 1 } };
+    const other = { specversion: '1.0', id: 'nobody-2', source: 'webhook-client', type: 'com.example.other', datacontenttype: 'application/json', data: { x: 2 } };
+    await postEvents(stack.webhookUrl, [created, other]);
+    await waitFor(() => gw.state.invocations.length >= 1 && stack.deadLetters().length >= 1, { timeout: 10_000, what: 'one invocation and one dead letter' });
+    assert.ok(gw.state.systemCalls.some((c) => c.path === '/system/functions' && c.query === ''), 'asked without a namespace');
+    const inv = gw.state.invocations[0];
+    assert.equal(inv.function, 'by-type.openfaas-fn');
+    assert.equal(inv.headers['x-topic'], 'com.example.created');
+    assert.equal(inv.headers['x-team'], 'ops');
+    assert.equal(inv.headers.authorization, 'Basic ' + Buffer.from(`${USER}:${PASSWORD}`).toString('base64'), 'invokeWithAuth');
+    const [line] = stack.deadLetters();
+    assert.equal(line.event.id, 'nobody-2');
+    assert.match(line.error, /no OpenFaaS function takes topic 'com\.example\.other'/);
+    assert.ok(!JSON.stringify(stack.deadLetters()).includes(PASSWORD));
+    assert.ok(!stack.router.stderr().includes(PASSWORD));
   });
 });
