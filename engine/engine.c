@@ -414,6 +414,9 @@ static void maybe_finish_shutdown(engine *e)
         if (e->dispatchers_open > 0 || e->closing_handles)
             return;
         e->closing_handles = true;
+        for (size_t i = 0; i < e->processor_count; i++)
+            if (e->processors[i].type->stop && e->processors[i].state)
+                e->processors[i].type->stop(e->processors[i].state);
         if (e->http)
             http_client_close(e->http);
         e->http = NULL;

@@ -128,6 +128,7 @@ struct openfaas_state {
     fanout *answered, *answered_tail; /* done, answered on the next loop turn */
     fanout *in_flight[FANOUT_BUCKETS];
 
+    bool stopped; /* the HTTP client is closing: no more refreshes */
     bool destroying;
     int handles_open;
     size_t dispatchers_open;
@@ -709,7 +710,7 @@ static void start_refresh(uv_timer_t *timer);
 
 static void arm_refresh(openfaas_state *st, double seconds)
 {
-    if (st->destroying)
+    if (st->destroying || st->stopped)
         return;
     uv_timer_start(&st->refresh_timer, start_refresh, (uint64_t)(seconds * 1000.0), 0);
 }
@@ -718,7 +719,8 @@ static void on_list(void *user, openfaas_function_list *list, const char *error)
 {
     openfaas_state *st = user;
     st->refresh_in_flight = false;
-    if (st->destroying) {
+    if (st->destroying || st->stopped) {
+        /* A read cut short by shutdown ("client closed") is no outage to report. */
         openfaas_function_list_free(list);
         free(list);
         maybe_free(st);
@@ -767,7 +769,7 @@ static void on_list(void *user, openfaas_function_list *list, const char *error)
 static void start_refresh(uv_timer_t *timer)
 {
     openfaas_state *st = timer->data;
-    if (st->refresh_in_flight || st->destroying)
+    if (st->refresh_in_flight || st->destroying || st->stopped)
         return;
     openfaas_list_request request = {.address = st->address,
                                      .display_address = st->display_address,
@@ -862,6 +864,14 @@ static cJSON *openfaas_describe(const void *state)
         waiting++;
     cJSON_AddNumberToObject(o, "waiting_for_list", (double)waiting);
     return o;
+}
+
+/* The engine closes the HTTP client next: a refresh timer firing after that would use it. */
+static void openfaas_stop(void *state)
+{
+    openfaas_state *st = state;
+    st->stopped = true;
+    uv_timer_stop(&st->refresh_timer);
 }
 
 static bool openfaas_ready(const void *state)
@@ -1074,4 +1084,5 @@ const processor_type openfaas_processor_type = {
     .abandon = openfaas_abandon,
     .describe = openfaas_describe,
     .ready = openfaas_ready,
+    .stop = openfaas_stop,
 };

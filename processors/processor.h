@@ -66,6 +66,9 @@ typedef struct processor_type {
     /* Optional: false while the processor cannot deliver anything yet (OpenFaaS: before the
      * first function list); /readyz answers 503 meanwhile. */
     bool (*ready)(const void *state);
+    /* Optional: shutdown, every attempt is done and the HTTP client closes next. Stop starting
+     * requests of your own (refresh timers); requests under way end with "client closed". */
+    void (*stop)(void *state);
 } processor_type;
 
 const processor_type *processor_type_find(const char *name);

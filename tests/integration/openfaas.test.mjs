@@ -208,7 +208,8 @@ describe('fan-out under failures', () => {
     cleanups.push(() => stack.cleanup());
     const subjects = ['VmPoweredOnEvent', 'VmPoweredOffEvent', 'DrsVmPoweredOnEvent'];
     const events = Array.from({ length: 90 }, (_, i) => vcenterEvent(i, { subject: subjects[i % 3], seq: i }));
-    await postEvents(stack.webhookUrl, events);
+    // One request at a time: the router's intake order is then the Seq order the check expects.
+    await postEvents(stack.webhookUrl, events, { concurrency: 1 });
     await waitFor(() => ok(gw).length >= 270, { timeout: 30_000, what: '270 successful invocations' });
     await sleep(300);
     assert.ok(gw.state.invocations.some((i) => i.status === 500), 'failures were injected');
@@ -412,5 +413,22 @@ describe('extensions and errors', () => {
     assert.match(line.error, /no OpenFaaS function takes topic 'com\.example\.other'/);
     assert.ok(!JSON.stringify(stack.deadLetters()).includes(PASSWORD));
     assert.ok(!stack.router.stderr().includes(PASSWORD));
+  });
+});
+
+describe('shutdown', () => {
+  test('a function list refreshed all the time does not outlive the HTTP client (regression)', async () => {
+    // The refresh timer used to be able to fire after the engine had closed the HTTP client.
+    const gw = await startOpenFaasGateway({ functions: [{ name: 'x', annotations: { topic: 'VmPoweredOnEvent' } }] });
+    cleanups.push(() => gw.close());
+    for (let i = 0; i < 3; i++) {
+      const stack = await startStack({ address: gw.url, extra: '    topicRefresh: 1ms' });
+      cleanups.push(() => stack.cleanup());
+      await postEvents(stack.webhookUrl, [vcenterEvent(i, { subject: 'VmPoweredOnEvent' })]);
+      await sleep(200);
+      const exit = await stack.router.stop('SIGTERM', 10_000);
+      assert.equal(exit.code, 0, stack.router.stderr());
+      assert.doesNotMatch(stack.router.stderr(), /cannot read the function list/);
+    }
   });
 });
