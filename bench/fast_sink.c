@@ -6,8 +6,14 @@
  *                       (ms); POST /reset clears the latencies. Exits on SIGTERM or SIGINT.
  * A request with X-Amz-Target: AWSEvents.PutEvents is answered as EventBridge answers (every
  * entry accepted, one EventId each), each entry counted, its latency read from the benchsent
- * extension inside Detail. Signatures are not checked: that is the tests' business. */
+ * extension inside Detail. Signatures are not checked: that is the tests' business.
+ * With FAST_SINK_FUNCTIONS=N it is also a minimal OpenFaaS gateway: /system/namespaces names
+ * openfaas-fn, /system/functions lists N functions (bench-1..N) whose topic annotation names
+ * the benchmark's 64 subjects, and each POST /function/NAME is one count, its latency read from
+ * the structured body's benchsent. */
 #include "http/http_server.h"
+
+#include <stdbool.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@ typedef struct sink {
     double *delays_ms;
     size_t delay_count, delay_cap;
     char stats[256];
+    char *functions_json; /* the OpenFaaS function list; NULL: not a gateway */
 } sink;
 
 static int compare_doubles(const void *a, const void *b)
@@ -116,6 +123,24 @@ static void handle(void *user, const http_request *request, http_response *respo
         response->status = 204;
         return;
     }
+    if (s->functions_json && strcmp(request->method, "GET") == 0) {
+        response->status = 200;
+        response->content_type = "application/json";
+        bool namespaces = strcmp(request->path, "/system/namespaces") == 0;
+        response->body = namespaces ? "[\"openfaas-fn\"]" : s->functions_json;
+        response->body_len = strlen(response->body);
+        return;
+    }
+    if (s->functions_json && strncmp(request->path, "/function/", 10) == 0) {
+        static const char marker[] = "\"benchsent\":\"";
+        s->count++;
+        const char *body = request->body ? request->body : "";
+        const char *at = memmem(body, request->body_len, marker, sizeof marker - 1);
+        if (at)
+            record_delay(s, at + sizeof marker - 1);
+        response->status = 200;
+        return;
+    }
     const char *target = http_request_header(request, "x-amz-target");
     if (target && strcmp(target, "AWSEvents.PutEvents") == 0) {
         size_t entries = record_put_events(s, request);
@@ -143,6 +168,23 @@ int main(int argc, char **argv)
     snprintf(address, sizeof address, "127.0.0.1:%s", argc > 1 ? argv[1] : "0");
     uv_loop_t *loop = uv_default_loop();
     sink s = {0};
+    const char *functions = getenv("FAST_SINK_FUNCTIONS");
+    int function_count = functions ? atoi(functions) : 0;
+    if (function_count > 0) {
+        char topics[64 * 24] = "";
+        for (int i = 1; i <= 64; i++)
+            snprintf(topics + strlen(topics), sizeof topics - strlen(topics),
+                     "%sVmPoweredOnEvent-%d", i > 1 ? "," : "", i);
+        size_t cap = (size_t)function_count * (sizeof topics + 128) + 8;
+        s.functions_json = malloc(cap);
+        size_t len = (size_t)snprintf(s.functions_json, cap, "[");
+        for (int i = 1; i <= function_count; i++)
+            len += (size_t)snprintf(s.functions_json + len, cap - len,
+                                    "%s{\"name\":\"bench-%d\",\"namespace\":\"openfaas-fn\","
+                                    "\"annotations\":{\"topic\":\"%s\"}}",
+                                    i > 1 ? "," : "", i, topics);
+        snprintf(s.functions_json + len, cap - len, "]");
+    }
     char err[256];
     http_server *server =
         http_server_start(loop, address, 16u * 1024 * 1024, handle, &s, err, sizeof err);
@@ -160,5 +202,6 @@ int main(int argc, char **argv)
     fflush(stdout);
     uv_run(loop, UV_RUN_DEFAULT);
     free(s.delays_ms);
+    free(s.functions_json);
     return 0;
 }

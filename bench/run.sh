@@ -16,6 +16,8 @@ echo "== Lua script chain"
 build/bench/bench_lua_chain
 echo "== webhook -> EventBridge"
 bench/webhook_eventbridge.sh
+echo "== webhook -> OpenFaaS (1 and 3 functions) beside knative"
+bench/webhook_openfaas.sh
 echo "== SigV4 signing"
 build/bench/bench_sigv4_sign
 echo "== EventBridge event patterns (filters)"

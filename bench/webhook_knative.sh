@@ -9,6 +9,8 @@
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
 #                                        the C sink answers PutEvents and counts entries
+#   PROCESSOR=openfaas FUNCTIONS=3 ...   webhook -> OpenFaaS sync (bench/webhook_openfaas.sh):
+#                                        the C sink is the gateway, FUNCTIONS match every event
 #   bench/webhook_knative.sh [LOAD_SECONDS=20] [LATENCY_RATE=5000] [LATENCY_SECONDS=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +53,8 @@ c_sink="$(dirname "$bin")/bench/fast_sink"
 if [ "${SINK:-c}" != node ] && [ ! -x "$c_sink" ] && [ -f "$(dirname "$bin")/CMakeCache.txt" ]; then
   cmake --build "$(dirname "$bin")" --target fast_sink rate_gen >/dev/null
 fi
+functions=${FUNCTIONS:-1}
+[ "${PROCESSOR:-knative}" = openfaas ] && export FAST_SINK_FUNCTIONS=$functions
 if [ "${SINK:-c}" != node ] && [ -x "$c_sink" ]; then
   sink_name="C (bench/fast_sink.c)"
   "$c_sink" 0 >"$work/sink.port" &
@@ -87,7 +91,16 @@ case "$processor" in
     auth:
       type: aws_access_key
       awsAccessKeyAuth: {accessKey: AKIABENCHMARK0000001, secretKey: bench-secret-key-0123456789}" ;;
-  *) echo "bench: PROCESSOR must be knative or eventbridge" >&2; exit 2 ;;
+  openfaas)
+    [ "$sink_name" = "C (bench/fast_sink.c)" ] || { echo "bench: OpenFaaS needs the C sink" >&2; exit 1; }
+    results_suffix="-openfaas-$functions"
+    processor_block="eventProcessor:
+  type: openfaas
+  name: sink
+  openfaas:
+    address: http://127.0.0.1:$sink_port
+    async: false" ;;
+  *) echo "bench: PROCESSOR must be knative, eventbridge or openfaas" >&2; exit 2 ;;
 esac
 
 cat >"$work/config.yaml" <<YAML
@@ -136,7 +149,10 @@ t1=$(date +%s.%N)
 delivered=$(( $(sink_stat j.count) - before ))
 wrk_router_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk_router.txt")
 non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$work/wrk_router.txt")
-sustained=$(awk -v n="$delivered" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+# Deliveries are invocations for OpenFaaS: each event is one per matching function.
+per_event=1; [ "$processor" = openfaas ] && per_event=$functions
+sustained=$(awk -v n="$delivered" -v k="$per_event" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / k / (b - a)}')
+deliveries=$(awk -v n="$delivered" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 
 echo "bench: latency at ${latency_rate} events/s for ${latency_seconds}s" >&2
 curl -fsS -X POST "http://127.0.0.1:$sink_port/reset" >/dev/null
@@ -168,9 +184,11 @@ mkdir -p bench/results
   case "$processor" in
     knative) echo "event-router bench: webhook -> knative (binary), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
     eventbridge) echo "event-router bench: webhook -> EventBridge (one entry per PutEvents call, SigV4), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
+    openfaas) echo "event-router bench: webhook -> OpenFaaS sync, $functions matching function(s) per event, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
   esac
   printf '%-44s %s\n' "metric" "value"
   printf '%-44s %s\n' "sustained delivered events/s (wrk ${load_seconds}s)" "$sustained"
+  [ "$processor" = openfaas ] && printf '%-44s %s\n' "invocations/s" "$deliveries"
   printf '%-44s %s\n' "webhook requests/s (wrk)" "${wrk_router_rps} (non-2xx: ${non2xx:-0})"
   printf '%-44s %s\n' "latency p50 at ${latency_rate}/s (ms)" "$p50"
   printf '%-44s %s\n' "latency p99 at ${latency_rate}/s (ms)" "$p99"

@@ -213,7 +213,9 @@ static void finish(delivery_job *job, bool delivered)
     dispatcher *d = job->owner;
     event *ev = job->ev;
     if (delivered) {
-        metrics_observe_latency(d->options.metrics, (double)(uv_hrtime() - ev->received_ns) / 1e9);
+        if (!d->options.type->fans_out)
+            metrics_observe_latency(d->options.metrics,
+                                    (double)(uv_hrtime() - ev->received_ns) / 1e9);
     } else {
         d->options.metrics->events_dead_lettered++;
         deadletter_write(d->options.deadletter, d->processor_name, ev, job->attempts,
@@ -221,7 +223,9 @@ static void finish(delivery_job *job, bool delivered)
         log_warn("dispatcher", "%s: event %s dead-lettered after %d attempt(s): %s",
                  d->processor_name, ev->id, job->attempts, job->last_error);
     }
-    metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type, delivered);
+    if (!d->options.type->fans_out)
+        metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type,
+                                  delivered);
 
     /* The job is freed below; the reason of a nack outlives it until done() has run. */
     char job_error[sizeof job->last_error];
@@ -289,7 +293,8 @@ static void on_attempt_done(void *attempt, const delivery_result *result)
     d->attempts_running--;
     d->options.stats->in_flight--;
     job->attempts++;
-    metrics_count_response(d->options.stats, result->http_status);
+    if (!d->options.type->fans_out)
+        metrics_count_response(d->options.stats, result->http_status);
 
     if (result->status == DELIVERY_OK) {
         finish(job, true);
@@ -313,7 +318,7 @@ static void on_attempt_done(void *attempt, const delivery_result *result)
 static void pump(dispatcher *d)
 {
     int limit = d->options.delivery->max_in_flight > 0 ? d->options.delivery->max_in_flight : 1;
-    while (!d->abandoning && d->attempts_running < (size_t)limit) {
+    while (!d->abandoning && (d->options.type->fans_out || d->attempts_running < (size_t)limit)) {
         delivery_job *job = ready_pop(d);
         if (!job)
             break;
@@ -340,7 +345,9 @@ void dispatcher_submit(dispatcher *d, event *ev)
         d->all_jobs->prev_all = job;
     d->all_jobs = job;
     d->pending++;
-    const char *key = event_ordering_key(ev);
+    /* A fan-out processor orders per target itself; ordering here too would hold one target's
+     * events behind another's retries. */
+    const char *key = d->options.type->fans_out ? NULL : event_ordering_key(ev);
     if (d->abandoning) {
         snprintf(job->last_error, sizeof job->last_error, "%s", d->abandon_reason);
         finish(job, false);
@@ -386,6 +393,8 @@ void dispatcher_abandon(dispatcher *d, const char *reason)
 {
     d->abandoning = true;
     snprintf(d->abandon_reason, sizeof d->abandon_reason, "%s", reason);
+    if (d->options.type->abandon)
+        d->options.type->abandon(d->options.processor_state, reason);
     abandon_sweep(d);
 }
 

@@ -71,7 +71,14 @@ struct engine {
 
 static const char *processor_type_name(config_processor_kind kind)
 {
-    return kind == PROCESSOR_EVENTBRIDGE ? "aws_event_bridge" : "knative";
+    switch (kind) {
+    case PROCESSOR_EVENTBRIDGE:
+        return "aws_event_bridge";
+    case PROCESSOR_OPENFAAS:
+        return "openfaas";
+    default:
+        return "knative";
+    }
 }
 
 static size_t queue_depth_gauge(void *user)
@@ -85,6 +92,10 @@ bool engine_ready(const engine *e)
         return false;
     for (size_t i = 0; i < e->source_count; i++)
         if (e->sources[i].type->ready && !e->sources[i].type->ready(e->sources[i].state))
+            return false;
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].type->ready && e->processors[i].state &&
+            !e->processors[i].type->ready(e->processors[i].state))
             return false;
     return true;
 }
@@ -403,6 +414,9 @@ static void maybe_finish_shutdown(engine *e)
         if (e->dispatchers_open > 0 || e->closing_handles)
             return;
         e->closing_handles = true;
+        for (size_t i = 0; i < e->processor_count; i++)
+            if (e->processors[i].type->stop && e->processors[i].state)
+                e->processors[i].type->stop(e->processors[i].state);
         if (e->http)
             http_client_close(e->http);
         e->http = NULL;
@@ -561,7 +575,15 @@ static int start_processors(engine *e, char *err, size_t err_cap)
             return -1;
         }
         char reason[512] = "";
-        if (p->type->create(pc, &e->processor_services, &p->state, reason, sizeof reason) != 0) {
+        processor_services services = e->processor_services;
+        services.deadletter = e->deadletter;
+        services.metrics = e->metrics;
+        services.stats = p->stats = metrics_add_processor(e->metrics, pc->name, p->type->name);
+        if (!p->stats) {
+            snprintf(err, err_cap, "eventProcessor '%s': out of memory", pc->name);
+            return -1;
+        }
+        if (p->type->create(pc, &services, &p->state, reason, sizeof reason) != 0) {
             snprintf(err, err_cap, "eventProcessor '%s': %s", pc->name, reason);
             return -1;
         }
@@ -572,7 +594,7 @@ static int start_processors(engine *e, char *err, size_t err_cap)
             .delivery = &e->config->delivery,
             .deadletter = e->deadletter,
             .metrics = e->metrics,
-            .stats = p->stats = metrics_add_processor(e->metrics, pc->name, p->type->name),
+            .stats = p->stats,
             .done = on_delivery_done,
             .owner = p,
         };
@@ -669,7 +691,8 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
     uv_timer_init(loop, &e->shutdown_timer);
     e->shutdown_timer.data = e;
     e->http = http_client_new(loop);
-    e->processor_services = (processor_services){loop, e->http, &cfg->delivery};
+    e->processor_services =
+        (processor_services){.loop = loop, .http = e->http, .delivery = &cfg->delivery};
 
     char reason[512] = "";
     e->deadletter = deadletter_open(cfg->deadletter_dir ? cfg->deadletter_dir : "./deadletter",
@@ -761,6 +784,8 @@ bool engine_processor_at(const engine *e, size_t i, engine_processor_info *out)
     out->stats = p->stats;
     out->pending = p->dispatcher ? dispatcher_pending(p->dispatcher) : 0;
     out->last_error = p->last_error;
+    out->processor_type = p->type;
+    out->processor_state = p->state;
     return true;
 }
 

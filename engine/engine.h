@@ -57,6 +57,8 @@ typedef struct engine_processor_info {
     const processor_stats *stats;
     size_t pending;         /* accepted by its dispatcher and not yet finished */
     const char *last_error; /* of the last event it dead-lettered; "" when none */
+    const struct processor_type *processor_type; /* for its optional describe() */
+    const void *processor_state;
 } engine_processor_info;
 
 const config *engine_config(const engine *e);

@@ -357,5 +357,7 @@ static int eventbridge_create(const config_processor *config, const processor_se
     return 0;
 }
 
-const processor_type eventbridge_processor_type = {"aws_event_bridge", eventbridge_create,
-                                                   eventbridge_send, eventbridge_destroy};
+const processor_type eventbridge_processor_type = {.name = "aws_event_bridge",
+                                                   .create = eventbridge_create,
+                                                   .send = eventbridge_send,
+                                                   .destroy = eventbridge_destroy};

@@ -351,5 +351,5 @@ static int knative_create(const config_processor *config, const processor_servic
     return 0;
 }
 
-const processor_type knative_processor_type = {"knative", knative_create, knative_send,
-                                               knative_destroy};
+const processor_type knative_processor_type = {
+    .name = "knative", .create = knative_create, .send = knative_send, .destroy = knative_destroy};

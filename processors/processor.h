@@ -28,10 +28,18 @@ typedef struct delivery_result {
 
 typedef void (*processor_attempt_done_fn)(void *attempt, const delivery_result *result);
 
+struct deadletter;
+struct metrics;
+struct processor_stats;
+
 typedef struct processor_services {
     uv_loop_t *loop;
     http_client *http;
     const config_delivery *delivery;
+    /* For a processor that fans out (below) and runs a dispatcher per target of its own. */
+    struct deadletter *deadletter;
+    struct metrics *metrics;
+    struct processor_stats *stats; /* this processor's /stats entry */
 } processor_services;
 
 typedef struct processor_type {
@@ -44,6 +52,23 @@ typedef struct processor_type {
     void (*send)(void *state, event *ev, void *attempt, processor_attempt_done_fn done);
     /* Frees the state. Called once no attempt is in flight. */
     void (*destroy)(void *state);
+    /* A processor that fans one event out to several targets (OpenFaaS: every function whose
+     * topic matches) runs one dispatcher per target itself, so retries, order and dead letters
+     * are per target. The engine's dispatcher then only passes events through: no ordering key,
+     * no in-flight limit, no per-subject counting; one attempt ends when every target is done. */
+    bool fans_out;
+    /* Optional: shutdown past its deadline; attempts in flight should end soon (dead-lettered
+     * with reason). */
+    void (*abandon)(void *state, const char *reason);
+    /* Optional: what the console's `processors` shows beyond the counters (OpenFaaS: the topic
+     * map and its age), as a JSON object the caller frees. No secrets. */
+    struct cJSON *(*describe)(const void *state);
+    /* Optional: false while the processor cannot deliver anything yet (OpenFaaS: before the
+     * first function list); /readyz answers 503 meanwhile. */
+    bool (*ready)(const void *state);
+    /* Optional: shutdown, every attempt is done and the HTTP client closes next. Stop starting
+     * requests of your own (refresh timers); requests under way end with "client closed". */
+    void (*stop)(void *state);
 } processor_type;
 
 const processor_type *processor_type_find(const char *name);

@@ -1,6 +1,7 @@
 /* Every processor type the config can name: one row each, the code in processors/. */
 #include "processors/eventbridge.h"
 #include "processors/knative.h"
+#include "processors/openfaas.h"
 #include "processors/processor.h"
 
 #include <string.h>
@@ -8,6 +9,7 @@
 static const processor_type *const processor_types[] = {
     &knative_processor_type,
     &eventbridge_processor_type,
+    &openfaas_processor_type,
 };
 
 const processor_type *processor_type_find(const char *name)

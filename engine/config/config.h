@@ -118,7 +118,33 @@ typedef struct config_eventbridge {
     int rate_limit;                 /* rateLimit: PutEvents calls per second; 0: none */
 } config_eventbridge;
 
-typedef enum { PROCESSOR_KNATIVE, PROCESSOR_EVENTBRIDGE } config_processor_kind;
+typedef struct config_header {
+    char *name;
+    char *value;
+} config_header;
+
+/* openfaas: VEBA's {address, async, auth} plus our extensions (config_openfaas.c). */
+typedef struct config_openfaas {
+    char *address;    /* the gateway, http(s)://host:port, no trailing slash */
+    bool async;       /* invoke /async-function/ (202 is success) */
+    config_auth auth; /* basic_auth for the /system endpoints; AUTH_NONE when left out */
+    double topic_refresh_seconds; /* topicRefresh; default 10 */
+    double timeout_seconds;       /* timeout per invocation; 0: delivery.timeout */
+    config_header *headers;       /* headers: {name: value} sent on every invocation */
+    size_t header_count;
+    bool topic_from_subject; /* topicFrom: [subject, type]; default subject only (VEBA) */
+    bool topic_from_type;
+    bool unmatched_deadletter; /* unmatched: deadletter (default: ack and count) */
+    bool invoke_with_auth;     /* invokeWithAuth: send the basic auth on invocations too */
+    /* callback: {bindAddress, path, url, deadline, onFailure} (async only); NULL bind: none */
+    char *callback_bind_address;
+    char *callback_path;              /* default /callback */
+    char *callback_url;               /* what the gateway calls; NULL: http://bindAddress/path */
+    double callback_deadline_seconds; /* default 300 */
+    bool callback_retry;              /* onFailure: retry (default deadletter) */
+} config_openfaas;
+
+typedef enum { PROCESSOR_KNATIVE, PROCESSOR_EVENTBRIDGE, PROCESSOR_OPENFAAS } config_processor_kind;
 
 typedef struct config_processor {
     char *name;
@@ -130,6 +156,7 @@ typedef struct config_processor {
      * counted. NULL: every event (filters/event_pattern.h). */
     struct event_pattern *filter;
     char *filter_text; /* the pattern's JSON */
+    config_openfaas openfaas;
 } config_processor;
 
 typedef struct config_metrics {

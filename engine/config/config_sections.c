@@ -27,7 +27,7 @@ static const type_support provider_types[] = {
 
 static const type_support processor_types[] = {
     {"knative", "knative", true},
-    {"openfaas", "openfaas", false},
+    {"openfaas", "openfaas", true},
     {"aws_event_bridge", "awsEventBridge", true},
 };
 
@@ -528,25 +528,6 @@ static void read_knative(config_checker *ck, const ynode *settings, const char *
     read_auth(ck, settings, path, AUTH_ALLOW(AUTH_BASIC), &out->auth);
 }
 
-/* Processors we cannot run yet are still checked, so a VEBA file's mistakes all show up now. */
-static void read_unsupported_processor(config_checker *ck, const type_support *type,
-                                       const ynode *settings, const char *path)
-{
-    config_auth auth = {0};
-    char *text = NULL;
-    if (strcmp(type->type, "openfaas") == 0) {
-        check_known_keys(ck, settings, path,
-                         (const char *const[]){"address", "async", "auth", NULL});
-        if (check_string(ck, settings, path, "address", true, &text))
-            check_http_url(ck, settings, path, "address", text);
-        bool async;
-        check_bool(ck, settings, path, "async", &async);
-        read_auth(ck, settings, path, AUTH_ALLOW(AUTH_BASIC), &auth);
-    }
-    free(text);
-    config_auth_clear(&auth);
-}
-
 void config_read_processor(config_checker *ck, const ynode *map, const char *path,
                            config_processor *out, const ynode **name_node)
 {
@@ -570,8 +551,11 @@ void config_read_processor(config_checker *ck, const ynode *map, const char *pat
         out->kind = PROCESSOR_EVENTBRIDGE;
         if (settings)
             config_read_eventbridge(ck, settings, section_path, &out->eventbridge);
-    } else if (settings)
-        read_unsupported_processor(ck, type, settings, section_path);
+    } else if (strcmp(type->type, "openfaas") == 0) {
+        out->kind = PROCESSOR_OPENFAAS;
+        if (settings)
+            config_read_openfaas(ck, settings, section_path, &out->openfaas);
+    }
     report_not_supported(ck, map, path, "eventProcessor", type);
 }
 
@@ -589,6 +573,7 @@ void config_processor_clear(config_processor *processor)
     config_eventbridge_clear(&processor->eventbridge);
     event_pattern_free(processor->filter);
     free(processor->filter_text);
+    config_openfaas_clear(&processor->openfaas);
     memset(processor, 0, sizeof *processor);
 }
 

@@ -26,6 +26,10 @@ void config_check_http_url(config_checker *ck, const ynode *parent, const char *
 void config_read_eventbridge(config_checker *ck, const ynode *settings, const char *path,
                              config_eventbridge *out);
 void config_eventbridge_clear(config_eventbridge *eventbridge);
+/* The openfaas block (config_openfaas.c). */
+void config_read_openfaas(config_checker *ck, const ynode *settings, const char *path,
+                          config_openfaas *out);
+void config_openfaas_clear(config_openfaas *openfaas);
 
 void config_provider_clear(config_provider *provider);
 void config_processor_clear(config_processor *processor);

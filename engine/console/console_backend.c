@@ -7,6 +7,7 @@
 #include "deadletter.h"
 #include "engine.h"
 #include "log.h"
+#include "processors/processor.h"
 #include "lua/lua_sandbox.h"
 #include "lua/script_chain.h"
 #include "lua/lua_api.h"
@@ -71,6 +72,11 @@ static char *backend_processors(void *user)
         cJSON_AddNumberToObject(item, "delivered", (double)p.stats->delivered);
         cJSON_AddNumberToObject(item, "failed", (double)p.stats->failed);
         cJSON_AddStringToObject(item, "last_error", p.last_error);
+        if (p.processor_type->describe && p.processor_state) {
+            cJSON *detail = p.processor_type->describe(p.processor_state);
+            if (detail)
+                cJSON_AddItemToObject(item, "detail", detail);
+        }
         cJSON_AddItemToArray(list, item);
     }
     return print_and_free(list);

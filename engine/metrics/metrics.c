@@ -409,9 +409,12 @@ char *metrics_render_stats(const metrics *m)
         stats_key(m, p->type, p->name, entries[i].key, sizeof entries[i].key);
         entries[i].value = provider_stats_json(p, now);
     }
+    count = m->provider_count;
     for (size_t i = 0; i < m->processor_count; i++) {
         const processor_stats *p = m->processors[i];
-        stats_entry *e = &entries[m->provider_count + i];
+        if (p->metrics_only)
+            continue;
+        stats_entry *e = &entries[count++];
         stats_key(m, p->type, p->name, e->key, sizeof e->key);
         e->value = processor_stats_json(p, m->started);
     }
@@ -623,6 +626,71 @@ static void append_processor_families(text_buffer *b, const metrics *m)
                                 m->processors[i]->in_flight);
 }
 
+/* Processors' own samples, grouped by family so each family's header comes once. */
+#define PROCESSOR_FAMILIES_MAX 64
+
+typedef struct family_pass {
+    text_buffer *buffer;
+    const char *processor;
+    const char *only; /* NULL: collecting family names */
+    const char *names[PROCESSOR_FAMILIES_MAX];
+    const char *types[PROCESSOR_FAMILIES_MAX];
+    const char *helps[PROCESSOR_FAMILIES_MAX];
+    size_t count;
+} family_pass;
+
+static void emit_processor_sample(void *ctx, const char *family, const char *type, const char *help,
+                                  const char *suffix, const char *label1, const char *value1,
+                                  const char *label2, const char *value2, double value)
+{
+    family_pass *pass = ctx;
+    if (!pass->only) {
+        for (size_t i = 0; i < pass->count; i++)
+            if (strcmp(pass->names[i], family) == 0)
+                return;
+        if (pass->count < PROCESSOR_FAMILIES_MAX) {
+            pass->names[pass->count] = family;
+            pass->types[pass->count] = type;
+            pass->helps[pass->count++] = help;
+        }
+        return;
+    }
+    if (strcmp(pass->only, family) != 0)
+        return;
+    text_buffer *b = pass->buffer;
+    text_append(b, "%s%s{processor=\"", family, suffix ? suffix : "");
+    append_label_value(b, pass->processor);
+    const char *labels[2] = {label1, label2}, *values[2] = {value1, value2};
+    for (size_t i = 0; i < 2; i++) {
+        if (!labels[i])
+            continue;
+        text_append(b, "\",%s=\"", labels[i]);
+        append_label_value(b, values[i] ? values[i] : "");
+    }
+    char number[32];
+    format_double(value, number, sizeof number);
+    text_append(b, "\"} %s\n", number);
+}
+
+static void append_processor_samples(text_buffer *b, const metrics *m)
+{
+    family_pass pass = {.buffer = b};
+    for (size_t i = 0; i < m->processor_count; i++)
+        if (m->processors[i]->samples)
+            m->processors[i]->samples(m->processors[i]->samples_user, emit_processor_sample, &pass);
+    /* Family names point into the processors' static strings: they outlive the passes. */
+    for (size_t f = 0; f < pass.count; f++) {
+        append_header(b, pass.names[f], pass.types[f], pass.helps[f]);
+        pass.only = pass.names[f];
+        for (size_t i = 0; i < m->processor_count; i++) {
+            if (!m->processors[i]->samples)
+                continue;
+            pass.processor = m->processors[i]->name;
+            m->processors[i]->samples(m->processors[i]->samples_user, emit_processor_sample, &pass);
+        }
+    }
+}
+
 static void append_latency_histogram(text_buffer *b, const metrics *m)
 {
     const char *name = "event_router_delivery_latency_seconds";
@@ -723,6 +791,7 @@ char *metrics_render_prometheus(const metrics *m)
                            "keys); each range is logged with its keys.",
                            PROVIDER_ABSENT);
     append_processor_families(&b, m);
+    append_processor_samples(&b, m);
     append_latency_histogram(&b, m);
     append_script_families(&b, m);
     append_process_info(&b, m);

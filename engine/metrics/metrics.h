@@ -25,6 +25,15 @@ typedef struct subject_count {
     uint64_t failure;
 } subject_count;
 
+/* One sample a processor keeps itself, given to emit at render time: family is the metric name
+ * (its # HELP and # TYPE are written once however many processors emit it), suffix goes after
+ * it ("_bucket", "_sum", "_count" for a histogram, else ""), and up to two labels follow the
+ * processor label (NULL names: none). */
+typedef void (*metrics_sample_emit_fn)(void *ctx, const char *family, const char *type,
+                                       const char *help, const char *suffix, const char *label1,
+                                       const char *value1, const char *label2, const char *value2,
+                                       double value);
+
 typedef struct processor_stats {
     char *name;
     char *type;
@@ -39,6 +48,12 @@ typedef struct processor_stats {
     /* deliveries by HTTP status class: index 0 = transport error, 1..5 = 1xx..5xx */
     uint64_t responses_by_class[6];
     char *address; /* the target's URI for /stats; NULL renders as "" */
+    /* One target inside a fan-out processor (an OpenFaaS function): in /metrics, not in /stats,
+     * where VEBA's shape has only the processor itself. */
+    int metrics_only;
+    /* Optional: the processor's own samples (OpenFaaS: function list age, refresh failures). */
+    void (*samples)(void *user, metrics_sample_emit_fn emit, void *ctx);
+    void *samples_user;
 } processor_stats;
 
 /* A hostile stream can invent a new subject per event; beyond this many distinct subjects per

@@ -61,7 +61,7 @@ static void fake_send(void *state, event *ev, void *attempt, processor_attempt_d
     uv_timer_start(&a->timer, fake_attempt_fire, 1, 0);
 }
 
-static const processor_type fake_type = {"fake", NULL, fake_send, NULL};
+static const processor_type fake_type = {.name = "fake", .send = fake_send};
 
 typedef struct harness {
     uv_loop_t loop;

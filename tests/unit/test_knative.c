@@ -124,7 +124,7 @@ static int harness_open(harness *h, config_processor *config)
     uv_loop_init(&h->loop);
     h->http = http_client_new(&h->loop);
     h->delivery = (config_delivery){.timeout_seconds = 5, .connect_timeout_seconds = 2};
-    h->services = (processor_services){&h->loop, h->http, &h->delivery};
+    h->services = (processor_services){.loop = &h->loop, .http = h->http, .delivery = &h->delivery};
     config->name = "test-knative";
     config->kind = PROCESSOR_KNATIVE;
     return knative_processor_type.create(config, &h->services, &h->state, h->err, sizeof h->err);
