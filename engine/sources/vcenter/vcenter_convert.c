@@ -559,11 +559,16 @@ static bool set_attributes(vcenter_convert_context *ctx, event *ev, const char *
         const char *type_id = string_at(data, "EventTypeId", NULL, NULL);
         name = type_id ? type_id : class_name;
     }
+    /* A createdTime that is not RFC 3339 would make the whole CloudEvent invalid, and receivers
+     * refuse it: the optional 'time' is left out instead, the data keeps what vCenter sent. */
+    const char *created = string_at(data, "CreatedTime", NULL, NULL);
+    if (!event_time_is_rfc3339(created))
+        created = NULL;
     char buf[512];
     bool ok = event_set_attribute(ev, "specversion", "1.0") &&
               event_set_attribute(ev, "source", ctx->source_url ? ctx->source_url : "") &&
               event_set_attribute(ev, "datacontenttype", "application/json") &&
-              event_set_attribute(ev, "time", string_at(data, "CreatedTime", NULL, NULL));
+              event_set_attribute(ev, "time", created);
     if (ctx->format == VCENTER_FORMAT_SOURCES_KNATIVE) {
         snprintf(buf, sizeof buf, "com.vmware.vsphere.%s.v0", name);
         ok = ok && event_set_attribute(ev, "type", buf);
