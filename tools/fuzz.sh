@@ -25,8 +25,7 @@ while (($#)); do
 done
 
 dir=build-fuzz
-CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON >/dev/null
-cmake --build "$dir" --target fuzzers -j2
+tools/build.sh fuzz
 ((build_only)) && exit 0
 
 if ((${#names[@]} == 0)); then
@@ -34,6 +33,7 @@ if ((${#names[@]} == 0)); then
 fi
 
 # Leaks count as findings. A slow input (10 s) or a runaway allocation (rss 2 GiB) is one too.
+# stdin is /dev/null: a config naming /dev/stdin as a passwordFile must not wait for a terminal.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
@@ -51,7 +51,7 @@ for name in "${names[@]}"; do
   # The first directory receives what the run finds; the committed seeds are only read.
   if ! "$dir/tests/fuzz/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$seeds" \
-      >"$dir/$name.log" 2>&1; then
+      </dev/null >"$dir/$name.log" 2>&1; then
     status=1
     echo "fuzz.sh: $name FAILED; the input is in $artifacts/, the log in $dir/$name.log:" >&2
     grep -E "ERROR|SUMMARY|invariant|Test unit written" "$dir/$name.log" | head -20 >&2
