@@ -6,26 +6,29 @@
 #   tools/fuzz.sh --minutes N        every target N minutes (a real campaign)
 #   tools/fuzz.sh [...] NAME...      only these targets (fuzz_config, or just config)
 #   tools/fuzz.sh --build-only       build, run nothing
+#   tools/fuzz.sh --no-build ...     run what build-fuzz/ holds (several runs side by side)
 # New inputs the fuzzer finds go to build-fuzz/corpus/<name>/ (kept between runs, never committed);
 # a crash leaves build-fuzz/artifacts/<name>/crash-* and fails the script. Exit 0: no crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
 build_only=0
+build=1
 names=()
 while (($#)); do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --minutes) seconds=$(($2 * 60)); shift 2 ;;
     --build-only) build_only=1; shift ;;
-    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+    --no-build) build=0; shift ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) names+=("fuzz_${1#fuzz_}"); shift ;;
   esac
 done
 
 dir=build-fuzz
-tools/build.sh fuzz
+((build)) && tools/build.sh fuzz
 ((build_only)) && exit 0
 
 if ((${#names[@]} == 0)); then
