@@ -1,11 +1,13 @@
 /* The HTTP/1.1 server (engine/http/http_server.c) as a client on 127.0.0.1 talks to it: the input
  * is the raw byte stream (one or more pipelined requests), written in pieces of an input-derived
  * size so the parser also sees requests cut at arbitrary points. The handler reads every field of
- * each request and decodes it as CloudEvents, as the webhook does. Beyond not crashing: after the
- * client's EOF the server finishes the conversation (answers, then closes) within 5 s, every
- * answer it sends starts with an HTTP/1.1 status line, and it frees the connection. */
+ * each request, checks its Basic credentials and decodes it as CloudEvents, as the webhook does.
+ * Beyond not crashing: after the client's EOF the server finishes the conversation (answers, then
+ * closes) within 5 s, every answer it sends starts with an HTTP/1.1 status line, and it frees the
+ * connection. */
 #include "fuzz_loop.h"
 
+#include "http/basic_auth.h"
 #include "http/cloudevents_http.h"
 #include "http/http_server.h"
 #include "log.h"
@@ -20,6 +22,7 @@ static uv_loop_t loop;
 static http_server *server;
 static int port;
 static size_t idle_stream_handles;
+static basic_auth auth; /* user:pass, "Basic dXNlcjpwYXNz" */
 
 static void handle(void *user, const http_request *request, http_response *response)
 {
@@ -31,7 +34,11 @@ static void handle(void *user, const http_request *request, http_response *respo
     for (size_t i = 0; i < request->body_len; i++)
         total += (unsigned char)request->body[i];
     FUZZ_ASSERT(request->body_len <= MAX_BODY_BYTES);
-    (void)http_request_header(request, "content-type");
+    /* Only the right credentials pass, as the webhook and metrics servers check them. */
+    if (basic_auth_allows(&auth, request)) {
+        const char *authorization = http_request_header(request, "authorization");
+        FUZZ_ASSERT(authorization && strstr(authorization, "dXNlcjpwYXNz"));
+    }
 
     event **events = NULL;
     size_t count = 0;
@@ -55,6 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     log_set_level(LOG_LEVEL_ERROR);
     uv_loop_init(&loop);
+    FUZZ_ASSERT(basic_auth_init(&auth, "user", "pass"));
     char err[256];
     server = http_server_start(&loop, "127.0.0.1:0", MAX_BODY_BYTES, handle, NULL, err, sizeof err);
     if (!server)
