@@ -166,6 +166,21 @@ static void test_created_time_not_rfc3339_leaves_time_out(void)
     event_unref(ev);
 }
 
+/* fuzz_vcenter_convert: an xsi:type of "prefix:" (no local name) gave an empty class name, so
+ * the event had an empty 'subject' (router format) and was invalid. Now it is refused with a
+ * reason, like an element without xsi:type. */
+static void test_empty_xsi_type_is_refused(void)
+{
+    const vcenter_event_format formats[] = {VCENTER_FORMAT_ROUTER, VCENTER_FORMAT_SOURCES_KNATIVE};
+    for (size_t i = 0; i < 2; i++) {
+        event *ev = convert(formats[i], VIM_OPEN "xsi:type=\"DvsPort\t\tCCCn:\"><key>28</key>"
+                                                 "<changeTag>s2654</changeTag></returnval>");
+        CHECK(ev == NULL);
+        CHECK_CONTAINS(reason, "empty xsi:type");
+        event_unref(ev);
+    }
+}
+
 /* fuzz_checkpoint: a lastEventKey outside int64 (1e300, or 88 digits) was converted to int64_t,
  * which is undefined (UBSan stopped there); a restart then resumed from an arbitrary key. Now the
  * file is refused with a reason, as any other invalid checkpoint. */
@@ -204,6 +219,7 @@ int main(void)
     RUN_TEST(test_long_extension_name_survives_binary_mode);
     RUN_TEST(test_base64_data_declared_json_must_be_json);
     RUN_TEST(test_created_time_not_rfc3339_leaves_time_out);
+    RUN_TEST(test_empty_xsi_type_is_refused);
     RUN_TEST(test_checkpoint_key_outside_int64_is_refused);
     return CHECK_DONE();
 }

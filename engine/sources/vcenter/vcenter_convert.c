@@ -598,6 +598,13 @@ event *vcenter_event_convert(vcenter_convert_context *ctx, xmlNodePtr node, int6
                  is_element(node) ? (const char *)node->name : "?");
         return NULL;
     }
+    if (!class_name || !*class_name) {
+        /* "prefix:" names no class: there is nothing to put in 'type' or 'subject'. */
+        snprintf(reason, reason_cap, "element <%s> has an empty xsi:type",
+                 is_element(node) ? (const char *)node->name : "?");
+        cJSON_Delete(data);
+        return NULL;
+    }
     const vsphere_type *type = vsphere_type_find(class_name);
     if (type && !type->is_event) {
         snprintf(reason, reason_cap, "%s is not an event class", class_name);
