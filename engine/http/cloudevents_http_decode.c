@@ -150,6 +150,8 @@ static int decode_binary(const http_request *request, event ***events, size_t *c
     const char *content_type = http_request_header(request, "content-type");
     if (content_type && *content_type)
         event_set_attribute(ev, "datacontenttype", content_type);
+    else /* a ce-datacontenttype header (not the binding's way, but sent) declares it then */
+        content_type = ev->datacontenttype;
     if (request->body_len > 0) {
         bool declared_json =
             content_type && *content_type && event_content_type_is_json(content_type);

@@ -84,6 +84,31 @@ static void test_long_extension_name_survives_binary_mode(void)
     free(events);
 }
 
+/* fuzz_cloudevents_decode: in binary mode a ce-datacontenttype header (instead of Content-Type)
+ * declared application/json, but the body was not checked as JSON; forwarded, it became an
+ * application/json body that is not JSON. Now the header's type is checked like Content-Type. */
+static void test_ce_datacontenttype_header_is_checked(void)
+{
+    const char *names[] = {"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-datacontenttype"};
+    const char *values[] = {"1.0", "1", "/s", "t", "application/json"};
+    event **events = NULL;
+    size_t count = 0;
+    const char *not_json = "{\"Key\":42,\"x\" on}";
+    CHECK(decode(names, values, 5, not_json, strlen(not_json), &events, &count) == -1);
+    CHECK_CONTAINS(reason, "not valid JSON");
+
+    const char *json = "{\"Key\":42}";
+    CHECK(decode(names, values, 5, json, strlen(json), &events, &count) == 0);
+    if (count == 1) {
+        CHECK(events[0]->data_json != NULL);
+        event *again = round_trip(events[0], false);
+        CHECK(again != NULL);
+        event_unref(again);
+        event_unref(events[0]);
+        free(events);
+    }
+}
+
 /* fuzz_deadletter (replay) and fuzz_cloudevents_decode: data_base64 whose bytes are not JSON,
  * under a JSON datacontenttype, was accepted; forwarded in binary mode it became an
  * application/json body that is not JSON, which receivers refuse. */
@@ -218,6 +243,7 @@ int main(void)
 {
     RUN_TEST(test_long_extension_name_survives_binary_mode);
     RUN_TEST(test_base64_data_declared_json_must_be_json);
+    RUN_TEST(test_ce_datacontenttype_header_is_checked);
     RUN_TEST(test_created_time_not_rfc3339_leaves_time_out);
     RUN_TEST(test_empty_xsi_type_is_refused);
     RUN_TEST(test_checkpoint_key_outside_int64_is_refused);
