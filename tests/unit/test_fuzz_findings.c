@@ -4,6 +4,7 @@
  * too. */
 #include "check.h"
 #include "http/cloudevents_http.h"
+#include "sources/horizon/horizon_event.h"
 #include "sources/vcenter/checkpoint.h"
 #include "sources/vcenter/vcenter_convert.h"
 
@@ -239,6 +240,36 @@ static void test_checkpoint_key_outside_int64_is_refused(void)
     unlink(path);
 }
 
+/* fuzz_horizon: an audit event whose time is past the year 9999 (1701700000000000 ms) became a
+ * 'time' of "55894-09-22T20:26:40.000Z", so the CloudEvent was invalid and every receiver refused
+ * it; a year below 1000 came out with three digits (strftime's %Y). Now 'time' is left out past
+ * the years RFC 3339 writes, and years are always four digits. */
+static void test_horizon_time_outside_rfc3339_years(void)
+{
+    cJSON *object = cJSON_Parse("{\"id\":2,\"type\":\"BROKER_USERLOGGEDOUT\","
+                                "\"time\":1701700000000000}");
+    event *ev =
+        horizon_event_convert(object, HORIZON_FORMAT_ROUTER, "https://h", reason, sizeof reason);
+    CHECK(ev != NULL);
+    char why[256];
+    CHECK(ev && event_validate(ev, why, sizeof why));
+    CHECK(ev && ev->time == NULL);
+    CHECK(ev &&
+          cJSON_GetNumberValue(cJSON_GetObjectItem(ev->data_json, "time")) == 1701700000000000.0);
+    event_unref(ev);
+    cJSON_Delete(object);
+
+    char out[64];
+    horizon_format_time_ms(-30000000000000LL, out, sizeof out); /* 1019-05-04 */
+    CHECK(event_time_is_rfc3339(out));
+    horizon_format_time_ms(-60000000000000LL, out, sizeof out);
+    CHECK_STR(out, "0068-09-03T13:20:00.000Z");
+    horizon_format_time_ms(INT64_MIN, out, sizeof out);
+    CHECK_STR(out, "");
+    horizon_format_time_ms(1627369939490LL, out, sizeof out);
+    CHECK_STR(out, "2021-07-27T07:12:19.490Z");
+}
+
 int main(void)
 {
     RUN_TEST(test_long_extension_name_survives_binary_mode);
@@ -247,5 +278,6 @@ int main(void)
     RUN_TEST(test_created_time_not_rfc3339_leaves_time_out);
     RUN_TEST(test_empty_xsi_type_is_refused);
     RUN_TEST(test_checkpoint_key_outside_int64_is_refused);
+    RUN_TEST(test_horizon_time_outside_rfc3339_years);
     return CHECK_DONE();
 }
