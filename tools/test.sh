@@ -2,8 +2,8 @@
 # Runs every test: installs what is missing, checks formatting, builds the release and the
 # sanitizer (ASan+UBSan) flavours, and runs the whole ctest suite on both: C unit tests,
 # integration tests against the real binary, and the busted specs of the Lua scripts. Then every
-# libFuzzer target runs for FUZZ_SECONDS (20 s) on its seed corpus (tools/fuzz.sh): with the 7
-# targets of today about 2.5 min of fuzzing plus the clang build (about 1 min); any crash fails the run.
+# libFuzzer target runs for FUZZ_SECONDS (20 s) on its seed corpus (tools/fuzz.sh): with the 11
+# targets of today about 4 min of fuzzing plus the clang build (about 1 min); any crash fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
