@@ -3,7 +3,8 @@
 # sanitizer (ASan+UBSan) flavours, and runs the whole ctest suite on both: C unit tests,
 # integration tests against the real binary, and the busted specs of the Lua scripts. Then every
 # libFuzzer target runs for FUZZ_SECONDS (20 s) on its seed corpus (tools/fuzz.sh): with the 11
-# targets of today about 4 min of fuzzing plus the clang build (about 1 min); any crash fails the run.
+# targets of today about 4 min of fuzzing plus the clang build (about 1 min); any crash, leak or
+# broken invariant fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
