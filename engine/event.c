@@ -233,6 +233,11 @@ static bool is_rfc3339(const char *s)
     return false;
 }
 
+bool event_time_is_rfc3339(const char *text)
+{
+    return text && is_rfc3339(text);
+}
+
 bool event_validate(const event *ev, char *reason, size_t reason_cap)
 {
     static const char *const required[] = {"specversion", "id", "source", "type"};
@@ -409,8 +414,19 @@ event *event_from_json(const cJSON *object, char *reason, size_t reason_cap)
             event_unref(ev);
             return NULL;
         }
-        event_set_data(ev, bytes, len, false);
+        /* Bytes declared JSON must be JSON: forwarded in binary mode they become a body with
+         * that Content-Type, which a receiver (this router's webhook among them) refuses. */
+        bool declared_json = ev->datacontenttype && *ev->datacontenttype &&
+                             event_content_type_is_json(ev->datacontenttype);
+        bool stored = event_set_data(ev, bytes, len, declared_json);
         free(bytes);
+        if (!stored) {
+            snprintf(reason, reason_cap,
+                     "'data_base64' is not JSON although datacontenttype is '%.60s'",
+                     ev->datacontenttype);
+            event_unref(ev);
+            return NULL;
+        }
     } else if (data && !cJSON_IsNull(data)) {
         if (cJSON_IsString(data) && !event_content_type_is_json(ev->datacontenttype))
             event_set_data(ev, data->valuestring, strlen(data->valuestring), false);

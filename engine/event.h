@@ -70,6 +70,9 @@ void event_set_data_json(event *ev, cJSON *json);
 /* True when datacontenttype is absent or names JSON (application/json, text/json, *+json). */
 bool event_content_type_is_json(const char *content_type);
 
+/* True when text is an RFC 3339 date-time, as the 'time' attribute must be. */
+bool event_time_is_rfc3339(const char *text);
+
 /* Validates against CloudEvents 1.0: required attributes present and non-empty, specversion
  * "1.0", attribute names legal, time parseable as RFC 3339. On failure writes a reason that names
  * the attribute into reason and returns false. */

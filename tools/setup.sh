@@ -2,6 +2,7 @@
 # Installs what event-router needs to build, test and run its demo on Debian 12, only what is
 # missing: Debian packages (apt-get, through sudo when not root) and the npm packages of the test
 # peers (the official CloudEvents SDK, AWS's SigV4 signer). Safe to run again.
+# clang and libclang-rt-dev (libFuzzer, sanitizer runtimes) build the fuzz targets (tools/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +10,11 @@ cd "$(dirname "$0")/.."
 # build of them (Node.js from elsewhere, for example, with an npm that Debian's would conflict with).
 packages=(build-essential pkg-config
   libuv1-dev libcurl4-openssl-dev libcjson-dev liblua5.4-dev libyaml-dev libxml2-dev libssl-dev
-  libhttp-parser-dev libedit-dev lua-busted golang-go golang-github-vmware-govmomi-dev)
+  libhttp-parser-dev libedit-dev lua-busted golang-go golang-github-vmware-govmomi-dev
+  libclang-rt-dev)
 declare -A tool_packages=([cmake]=cmake [clang-format]=clang-format [node]=nodejs [npm]=npm
-  [wrk]=wrk [curl]=curl [busted]=lua-busted [go]=golang-go [tmux]=tmux [openssl]=openssl)
+  [wrk]=wrk [curl]=curl [busted]=lua-busted [go]=golang-go [tmux]=tmux [openssl]=openssl
+  [clang]=clang)
 
 missing=()
 for p in "${packages[@]}"; do

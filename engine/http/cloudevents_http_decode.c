@@ -111,41 +111,47 @@ static int decode_binary(const http_request *request, event ***events, size_t *c
         const char *name = request->header_names[i];
         if (strncasecmp(name, "ce-", 3) != 0)
             continue;
-        char attribute[64];
+        /* Names and values are usually short: both on the stack, the heap only for long ones.
+         * A long name is no reason to refuse: structured mode accepts it, and an event accepted
+         * there is forwarded in binary mode (the default) to a receiver like this one. */
         size_t name_len = strlen(name + 3);
-        if (name_len >= sizeof attribute) {
-            snprintf(reason, reason_cap, "header '%.40s...': attribute name is too long", name);
-            goto invalid;
-        }
-        for (size_t k = 0; k <= name_len; k++)
-            attribute[k] = (char)tolower((unsigned char)name[3 + k]);
-        /* Header values are usually short: decode on the stack, the heap only for long ones. */
+        char small_attribute[64];
+        char *attribute =
+            name_len < sizeof small_attribute ? small_attribute : malloc(name_len + 1);
         const char *encoded = request->header_values[i];
         size_t encoded_len = strlen(encoded);
         char small[256];
         char *value = encoded_len < sizeof small ? small : malloc(encoded_len + 1);
-        if (!value) {
+        if (!attribute || !value) {
+            if (attribute != small_attribute)
+                free(attribute);
+            if (value != small)
+                free(value);
             snprintf(reason, reason_cap, "header '%.40s': out of memory", name);
             goto invalid;
         }
+        for (size_t k = 0; k <= name_len; k++)
+            attribute[k] = (char)tolower((unsigned char)name[3 + k]);
         bool decoded = percent_decode(encoded, value);
         bool ok = decoded && event_set_attribute(ev, attribute, value);
         if (value != small)
             free(value);
-        if (!decoded) {
+        if (!decoded)
             snprintf(reason, reason_cap, "header '%.40s': invalid percent-encoding", name);
-            goto invalid;
-        }
-        if (!ok) {
+        else if (!ok)
             snprintf(reason, reason_cap,
                      "header '%.40s': '%.40s' is not a valid attribute name (only a-z and 0-9)",
                      name, attribute);
+        if (attribute != small_attribute)
+            free(attribute);
+        if (!ok)
             goto invalid;
-        }
     }
     const char *content_type = http_request_header(request, "content-type");
     if (content_type && *content_type)
         event_set_attribute(ev, "datacontenttype", content_type);
+    else /* a ce-datacontenttype header (not the binding's way, but sent) declares it then */
+        content_type = ev->datacontenttype;
     if (request->body_len > 0) {
         bool declared_json =
             content_type && *content_type && event_content_type_is_json(content_type);

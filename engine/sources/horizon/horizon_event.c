@@ -46,16 +46,26 @@ bool horizon_event_fields(const cJSON *object, int64_t *id, int64_t *time_ms, co
     return true;
 }
 
+/* 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z in ms since the epoch. */
+#define RFC3339_FIRST_MS (-62167219200000LL)
+#define RFC3339_LAST_MS 253402300799999LL
+
 void horizon_format_time_ms(int64_t time_ms, char *out, size_t cap)
 {
+    /* RFC 3339 has four-digit years; outside them (and for INT64_MIN, which cannot be negated)
+     * there is no timestamp to write. */
+    if (time_ms < RFC3339_FIRST_MS || time_ms > RFC3339_LAST_MS) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
     int64_t seconds = time_ms >= 0 ? time_ms / 1000 : -((-time_ms + 999) / 1000);
     int millis = (int)(time_ms - seconds * 1000);
     time_t t = (time_t)seconds;
     struct tm tm;
     gmtime_r(&t, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", base, millis);
+    /* Not strftime's %Y: it does not pad years below 1000 to four digits. */
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
 event *horizon_event_convert(const cJSON *object, horizon_event_format format,
@@ -76,6 +86,8 @@ event *horizon_event_convert(const cJSON *object, horizon_event_format format,
                                                       : "com.vmware.event.router/horizon.%s.v0",
              lower);
     snprintf(ce_id, sizeof ce_id, "%lld", (long long)id);
+    /* A time outside RFC 3339's years gives no 'time' (the event would be invalid and every
+     * receiver refuse it); the data keeps what Horizon sent. */
     horizon_format_time_ms(time_ms, ce_time, sizeof ce_time);
 
     event *ev = event_new();
@@ -89,7 +101,8 @@ event *horizon_event_convert(const cJSON *object, horizon_event_format format,
     bool ok =
         event_set_attribute(ev, "specversion", "1.0") && event_set_attribute(ev, "id", ce_id) &&
         event_set_attribute(ev, "source", source_url) && event_set_attribute(ev, "type", ce_type) &&
-        event_set_attribute(ev, "subject", type) && event_set_attribute(ev, "time", ce_time) &&
+        event_set_attribute(ev, "subject", type) &&
+        event_set_attribute(ev, "time", ce_time[0] ? ce_time : NULL) &&
         event_set_attribute(ev, "datacontenttype", "application/json");
     if (!ok) {
         event_unref(ev);

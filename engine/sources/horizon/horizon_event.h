@@ -24,7 +24,8 @@ bool horizon_event_fields(const cJSON *object, int64_t *id, int64_t *time_ms, co
 event *horizon_event_convert(const cJSON *object, horizon_event_format format,
                              const char *source_url, char *reason, size_t reason_cap);
 
-/* Milliseconds since the epoch as RFC 3339 with milliseconds ("2021-07-27T07:12:19.733Z"). */
+/* Milliseconds since the epoch as RFC 3339 with milliseconds ("2021-07-27T07:12:19.733Z"); "" for a
+ * time outside the years 0000-9999 that RFC 3339 can write. */
 void horizon_format_time_ms(int64_t time_ms, char *out, size_t cap);
 
 #endif

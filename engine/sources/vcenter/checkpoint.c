@@ -50,6 +50,14 @@ int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t 
         cJSON_Delete(json);
         return -1;
     }
+    /* An edited or damaged file may hold any number; converting one outside int64 is undefined. */
+    double value = key->valuedouble;
+    if (!(value >= -0x1p63 && value < 0x1p63) || value != (double)(int64_t)value) {
+        snprintf(err, err_cap, "checkpoint %s: lastEventKey %g is not a 64-bit integer", path,
+                 value);
+        cJSON_Delete(json);
+        return -1;
+    }
     out->last_event_key = (int64_t)key->valuedouble;
     copy_string(json, "vCenter", out->vcenter, sizeof out->vcenter);
     copy_string(json, "lastEventUUID", out->last_event_uuid, sizeof out->last_event_uuid);

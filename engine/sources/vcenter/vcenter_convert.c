@@ -559,11 +559,16 @@ static bool set_attributes(vcenter_convert_context *ctx, event *ev, const char *
         const char *type_id = string_at(data, "EventTypeId", NULL, NULL);
         name = type_id ? type_id : class_name;
     }
+    /* A createdTime that is not RFC 3339 would make the whole CloudEvent invalid, and receivers
+     * refuse it: the optional 'time' is left out instead, the data keeps what vCenter sent. */
+    const char *created = string_at(data, "CreatedTime", NULL, NULL);
+    if (!event_time_is_rfc3339(created))
+        created = NULL;
     char buf[512];
     bool ok = event_set_attribute(ev, "specversion", "1.0") &&
               event_set_attribute(ev, "source", ctx->source_url ? ctx->source_url : "") &&
               event_set_attribute(ev, "datacontenttype", "application/json") &&
-              event_set_attribute(ev, "time", string_at(data, "CreatedTime", NULL, NULL));
+              event_set_attribute(ev, "time", created);
     if (ctx->format == VCENTER_FORMAT_SOURCES_KNATIVE) {
         snprintf(buf, sizeof buf, "com.vmware.vsphere.%s.v0", name);
         ok = ok && event_set_attribute(ev, "type", buf);
@@ -591,6 +596,13 @@ event *vcenter_event_convert(vcenter_convert_context *ctx, xmlNodePtr node, int6
     if (!data) {
         snprintf(reason, reason_cap, "element <%s> has no xsi:type",
                  is_element(node) ? (const char *)node->name : "?");
+        return NULL;
+    }
+    if (!class_name || !*class_name) {
+        /* "prefix:" names no class: there is nothing to put in 'type' or 'subject'. */
+        snprintf(reason, reason_cap, "element <%s> has an empty xsi:type",
+                 is_element(node) ? (const char *)node->name : "?");
+        cJSON_Delete(data);
         return NULL;
     }
     const vsphere_type *type = vsphere_type_find(class_name);
