@@ -44,6 +44,9 @@ struct dispatcher {
     size_t timers_open; /* job timers not yet closed: the dispatcher outlives them */
     bool abandoning;
     bool sweeping;
+    /* Calls into the dispatcher still on the stack. done() may close the dispatcher (the engine
+     * does at shutdown); it is freed only once the outermost call has stopped touching it. */
+    int busy;
     char abandon_reason[128];
     bool closing;
     void (*closed)(void *user);
@@ -185,7 +188,7 @@ static void chain_advance(dispatcher *d, delivery_job *job)
 
 static void maybe_finish_close(dispatcher *d)
 {
-    if (!d->closing || d->pending > 0 || d->timers_open > 0)
+    if (!d->closing || d->pending > 0 || d->timers_open > 0 || d->busy > 0)
         return;
     void (*closed)(void *) = d->closed;
     void *user = d->closed_user;
@@ -212,6 +215,7 @@ static void finish(delivery_job *job, bool delivered)
 {
     dispatcher *d = job->owner;
     event *ev = job->ev;
+    d->busy++;
     if (delivered) {
         metrics_observe_latency(d->options.metrics, (double)(uv_hrtime() - ev->received_ns) / 1e9);
     } else {
@@ -247,6 +251,7 @@ static void finish(delivery_job *job, bool delivered)
         abandon_sweep(d);
     else
         pump(d);
+    d->busy--;
     maybe_finish_close(d);
 }
 
@@ -359,6 +364,7 @@ static void abandon_sweep(dispatcher *d)
     if (d->sweeping)
         return;
     d->sweeping = true;
+    d->busy++;
     for (bool progress = true; progress;) {
         progress = false;
         for (delivery_job *job = d->all_jobs; job; job = job->next_all) {
@@ -380,6 +386,8 @@ static void abandon_sweep(dispatcher *d)
         }
     }
     d->sweeping = false;
+    d->busy--;
+    maybe_finish_close(d);
 }
 
 void dispatcher_abandon(dispatcher *d, const char *reason)

@@ -73,7 +73,14 @@ typedef struct harness {
     dispatcher *dispatcher;
     config_delivery policy;
     int done_delivered, done_dead;
+    bool close_when_idle; /* as the engine at shutdown: close from inside done() */
+    bool closed;
 } harness;
+
+static void on_closed(void *user)
+{
+    ((harness *)user)->closed = true;
+}
 
 static void on_done(void *owner, event *ev, bool delivered, const char *error)
 {
@@ -84,6 +91,8 @@ static void on_done(void *owner, event *ev, bool delivered, const char *error)
         h->done_delivered++;
     else
         h->done_dead++;
+    if (h->close_when_idle && dispatcher_pending(h->dispatcher) == 0)
+        dispatcher_close(h->dispatcher, on_closed, h);
 }
 
 static double zero_jitter(void)
@@ -319,6 +328,28 @@ static void test_abandon_dead_letters_everything_pending(void)
     harness_finish(&h);
 }
 
+/* Regression: the engine closes the dispatcher from inside done() once nothing is pending (a
+ * SIGTERM with an event in delivery); finish() then went on using the freed dispatcher. */
+static void test_close_from_inside_done_frees_once(void)
+{
+    harness h;
+    harness_init(&h, reject_id_3, 0, 2);
+    h.close_when_idle = true;
+    for (int i = 0; i < 5; i++)
+        submit(&h, i, i % 2 ? "vm-a" : NULL);
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    CHECK(h.done_delivered == 4);
+    CHECK(h.done_dead == 1);
+    CHECK(h.closed);
+    CHECK(uv_loop_close(&h.loop) == 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.jsonl", h.dir);
+    unlink(path);
+    rmdir(h.dir);
+    deadletter_close(h.deadletter);
+    metrics_free(h.metrics);
+}
+
 int main(void)
 {
     RUN_TEST(test_every_event_is_acked_once);
@@ -328,5 +359,6 @@ int main(void)
     RUN_TEST(test_same_key_is_delivered_in_order);
     RUN_TEST(test_one_in_flight_keeps_intake_order);
     RUN_TEST(test_abandon_dead_letters_everything_pending);
+    RUN_TEST(test_close_from_inside_done_frees_once);
     return CHECK_DONE();
 }
