@@ -43,6 +43,7 @@ struct dispatcher {
     size_t attempts_running;
     size_t timers_open; /* job timers not yet closed: the dispatcher outlives them */
     bool abandoning;
+    bool keeping; /* abandoned with keep: no dead letters */
     bool sweeping;
     /* Calls into the dispatcher still on the stack. done() may close the dispatcher (the engine
      * does at shutdown); it is freed only once the outermost call has stopped touching it. */
@@ -216,8 +217,12 @@ static void finish(delivery_job *job, bool delivered)
     dispatcher *d = job->owner;
     event *ev = job->ev;
     d->busy++;
+    bool kept = !delivered && d->keeping;
     if (delivered) {
         metrics_observe_latency(d->options.metrics, (double)(uv_hrtime() - ev->received_ns) / 1e9);
+    } else if (kept) {
+        log_info("dispatcher", "%s: event %s kept in the disk queue for the next start: %s",
+                 d->processor_name, ev->id, job->last_error);
     } else {
         d->options.metrics->events_dead_lettered++;
         deadletter_write(d->options.deadletter, d->processor_name, ev, job->attempts,
@@ -225,7 +230,9 @@ static void finish(delivery_job *job, bool delivered)
         log_warn("dispatcher", "%s: event %s dead-lettered after %d attempt(s): %s",
                  d->processor_name, ev->id, job->attempts, job->last_error);
     }
-    metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type, delivered);
+    if (!kept)
+        metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type,
+                                  delivered);
 
     /* The job is freed below; the reason of a nack outlives it until done() has run. */
     char job_error[sizeof job->last_error];
@@ -245,7 +252,11 @@ static void finish(delivery_job *job, bool delivered)
     } else {
         free(job);
     }
-    d->options.done(d->options.owner, ev, delivered, delivered ? NULL : job_error);
+    d->options.done(d->options.owner, ev,
+                    delivered ? DISPATCH_DELIVERED
+                    : kept    ? DISPATCH_KEPT
+                              : DISPATCH_DEAD_LETTERED,
+                    delivered ? NULL : job_error);
     event_unref(ev);
     if (d->abandoning)
         abandon_sweep(d);
@@ -335,7 +346,7 @@ void dispatcher_submit(dispatcher *d, event *ev)
     if (!job) {
         /* Not even a job fits: the event is still not dropped silently. */
         deadletter_write(d->options.deadletter, d->processor_name, ev, 0, "out of memory");
-        d->options.done(d->options.owner, ev, false, "out of memory");
+        d->options.done(d->options.owner, ev, DISPATCH_DEAD_LETTERED, "out of memory");
         return;
     }
     job->owner = d;
@@ -390,9 +401,10 @@ static void abandon_sweep(dispatcher *d)
     maybe_finish_close(d);
 }
 
-void dispatcher_abandon(dispatcher *d, const char *reason)
+void dispatcher_abandon(dispatcher *d, const char *reason, bool keep)
 {
     d->abandoning = true;
+    d->keeping = keep;
     snprintf(d->abandon_reason, sizeof d->abandon_reason, "%s", reason);
     abandon_sweep(d);
 }

@@ -82,9 +82,10 @@ static void on_closed(void *user)
     ((harness *)user)->closed = true;
 }
 
-static void on_done(void *owner, event *ev, bool delivered, const char *error)
+static void on_done(void *owner, event *ev, dispatch_outcome outcome, const char *error)
 {
     (void)ev;
+    bool delivered = outcome == DISPATCH_DELIVERED;
     CHECK(delivered == (error == NULL));
     harness *h = owner;
     if (delivered)
@@ -319,7 +320,7 @@ static void test_abandon_dead_letters_everything_pending(void)
     uv_run(&h.loop, UV_RUN_ONCE);
     while (h.target.attempts_by_id[0] == 0)
         uv_run(&h.loop, UV_RUN_ONCE);
-    dispatcher_abandon(h.dispatcher, "not delivered before shutdown");
+    dispatcher_abandon(h.dispatcher, "not delivered before shutdown", false);
     uv_run(&h.loop, UV_RUN_DEFAULT);
     CHECK(h.done_dead == 5);
     CHECK(dispatcher_pending(h.dispatcher) == 0);
