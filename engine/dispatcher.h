@@ -50,6 +50,8 @@ dispatcher *dispatcher_new(uv_loop_t *loop, const dispatcher_options *options);
 void dispatcher_submit(dispatcher *d, event *ev);
 /* Events submitted and not yet acked or nacked. */
 size_t dispatcher_pending(const dispatcher *d);
+/* Of those, events whose dead-letter write failed and is being retried (an alarm). */
+size_t dispatcher_deadletter_pending(const dispatcher *d);
 /* Shutdown past its deadline: every event not yet delivered is dead-lettered with reason, or
  * with keep, handed back as DISPATCH_KEPT (a disk queue delivers it at the next start). Events
  * in an attempt follow when the attempt ends (the owner cancels attempts by closing the HTTP

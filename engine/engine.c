@@ -95,6 +95,10 @@ static void queue_samples(void *user, metrics_queue_sample *out)
     out->in_delivery = e->in_delivery;
     out->in_delivery_bytes = e->in_delivery_bytes;
     out->disk = e->journal != NULL;
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].dispatcher)
+            out->deadletter_pending += dispatcher_deadletter_pending(e->processors[i].dispatcher);
+    out->deadletter_write_failures = e->deadletter ? deadletter_write_failures(e->deadletter) : 0;
     if (e->journal) {
         out->disk_bytes = disk_queue_bytes(e->journal);
         out->fsyncs = disk_queue_fsyncs(e->journal);
@@ -109,6 +113,11 @@ bool engine_ready(const engine *e)
         return false;
     if (e->journal && !disk_queue_healthy(e->journal))
         return false;
+    /* A dead letter that cannot be written is an alarm: readiness says so until it is. */
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].dispatcher &&
+            dispatcher_deadletter_pending(e->processors[i].dispatcher) > 0)
+            return false;
     for (size_t i = 0; i < e->source_count; i++)
         if (e->sources[i].type->ready && !e->sources[i].type->ready(e->sources[i].state))
             return false;
@@ -225,7 +234,13 @@ static void on_delivery_done(void *owner, event *ev, dispatch_outcome outcome, c
 static void dead_letter_from_scripts(engine *e, event *ev, const char *error)
 {
     e->metrics->events_dead_lettered++;
-    deadletter_write(e->deadletter, "scripts", ev, 0, error);
+    if (!deadletter_write(e->deadletter, "scripts", ev, 0, error)) {
+        /* Not retried (the scripts' verdict is final): the log is the last place left. */
+        char *line = deadletter_format_line("scripts", ev, 0, error);
+        log_error("engine", "event %s: its dead letter could not be written and follows: %s",
+                  ev->id, line ? line : "(out of memory)");
+        free(line);
+    }
     trace(e, ev, TRACE_DEADLETTER, "scripts", error);
     log_warn("engine", "event %s dead-lettered by the scripts: %s", ev->id, error);
 }

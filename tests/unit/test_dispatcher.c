@@ -4,6 +4,7 @@
 #include "dispatcher.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The fake target answers each attempt after a short timer, with the outcome a test script picks
@@ -351,6 +352,54 @@ static void test_close_from_inside_done_frees_once(void)
     metrics_free(h.metrics);
 }
 
+/* A dead letter on a full disk (/dev/full) is not an acknowledgement: the event stays owned and
+ * pending, the alarm count is up, and once the disk takes it again the line is written and the
+ * event nacked exactly once. */
+static void test_failed_dead_letter_write_keeps_the_event(void)
+{
+    harness h;
+    harness_init(&h, reject_id_3, 0, 2);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.jsonl", h.dir);
+    CHECK(symlink("/dev/full", path) == 0);
+    submit(&h, 3, NULL);
+    while (dispatcher_deadletter_pending(h.dispatcher) == 0)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    CHECK(h.done_dead == 0);
+    CHECK(dispatcher_pending(h.dispatcher) == 1);
+    CHECK(h.metrics->events_dead_lettered == 0);
+    CHECK(deadletter_write_failures(h.deadletter) == 1);
+    /* The disk has room again. */
+    unlink(path);
+    while (h.done_dead == 0)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    CHECK(dispatcher_deadletter_pending(h.dispatcher) == 0);
+    CHECK(h.metrics->events_dead_lettered == 1);
+    CHECK_CONTAINS(read_deadletters(&h), "\"id\":\"3\"");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    harness_finish(&h);
+}
+
+/* Past the shutdown deadline a dead letter that still cannot be written goes to the log, and the
+ * dispatcher closes: the shutdown deadline holds. */
+static void test_abandon_ends_a_failing_dead_letter(void)
+{
+    harness h;
+    harness_init(&h, reject_id_3, 0, 2);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.jsonl", h.dir);
+    CHECK(symlink("/dev/full", path) == 0);
+    submit(&h, 3, NULL);
+    while (dispatcher_deadletter_pending(h.dispatcher) == 0)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    dispatcher_abandon(h.dispatcher, "not delivered before shutdown", false);
+    CHECK(h.done_dead == 1);
+    CHECK(dispatcher_pending(h.dispatcher) == 0);
+    unlink(path);
+    harness_finish(&h);
+}
+
 int main(void)
 {
     RUN_TEST(test_every_event_is_acked_once);
@@ -361,5 +410,7 @@ int main(void)
     RUN_TEST(test_one_in_flight_keeps_intake_order);
     RUN_TEST(test_abandon_dead_letters_everything_pending);
     RUN_TEST(test_close_from_inside_done_frees_once);
+    RUN_TEST(test_failed_dead_letter_write_keeps_the_event);
+    RUN_TEST(test_abandon_ends_a_failing_dead_letter);
     return CHECK_DONE();
 }
