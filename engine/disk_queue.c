@@ -662,7 +662,8 @@ static int list_segments(disk_queue *dq)
         }
     }
     closedir(d);
-    qsort(dq->segments, dq->segment_count, sizeof *dq->segments, compare_segments);
+    if (dq->segment_count > 1)
+        qsort(dq->segments, dq->segment_count, sizeof *dq->segments, compare_segments);
     return 0;
 }
 
@@ -694,7 +695,8 @@ static void recover(disk_queue *dq, disk_queue_recovered_fn fn, void *user,
         }
         free(bytes);
     }
-    qsort(r.finished, r.finished_count, sizeof *r.finished, compare_ids);
+    if (r.finished_count > 1)
+        qsort(r.finished, r.finished_count, sizeof *r.finished, compare_ids);
     for (size_t i = 0; i < r.event_count; i++) {
         recovered_event *re = &r.events[i];
         bool done = r.finished_count && bsearch(&re->ev->journal_id, r.finished, r.finished_count,
