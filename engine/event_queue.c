@@ -25,6 +25,8 @@ void event_queue_destroy(event_queue *q)
     *q = (event_queue){0};
 }
 
+static void wake_waiters(event_queue *q);
+
 static void store(event_queue *q, event *ev)
 {
     ev->sequence = q->next_sequence++;
@@ -108,8 +110,12 @@ void event_queue_restore(event_queue *q, event *ev)
 
 void event_queue_finished(event_queue *q, event *ev)
 {
-    if (q->journal)
-        disk_queue_finished(q->journal, ev);
+    if (!q->journal)
+        return;
+    disk_queue_finished(q->journal, ev);
+    /* A disk queue frees space when events finish, not when they leave the memory ring: a source
+     * that stopped on a full disk (vCenter) must hear of it even when the ring is empty. */
+    wake_waiters(q);
 }
 
 void event_queue_set_max_bytes(event_queue *q, size_t max_bytes)
