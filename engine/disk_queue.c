@@ -438,7 +438,10 @@ bool disk_queue_has_room(const disk_queue *dq, uint64_t bytes)
     return dq->total_bytes + bytes + DISK_QUEUE_RECORD_HEADER <= dq->max_bytes;
 }
 
-static char *encode_event(const event *ev)
+/* {"source":..,"key":..,"event":{...}}. JSON data goes in as the bytes received (valid JSON:
+ * event_set_data checked them; NUL-terminated by it) instead of a copy of its parsed tree printed
+ * again, which would cost more than the rest of an append together. */
+static char *encode_event(event *ev)
 {
     cJSON *root = cJSON_CreateObject();
     if (!root)
@@ -447,7 +450,20 @@ static char *encode_event(const event *ev)
         cJSON_AddStringToObject(root, "source", ev->source_name);
     if (ev->ordering_key)
         cJSON_AddStringToObject(root, "key", ev->ordering_key);
+    cJSON *data_json = ev->data_json;
+    bool raw = data_json && ev->data_len > 0 && !memchr(ev->data, '\0', ev->data_len);
+    if (raw)
+        ev->data_json = NULL; /* hidden from event_to_json for this one call */
+    size_t data_len = ev->data_len;
+    if (raw)
+        ev->data_len = 0;
     cJSON *body = event_to_json(ev);
+    ev->data_json = data_json;
+    ev->data_len = data_len;
+    if (body && raw && !cJSON_AddRawToObject(body, "data", (const char *)ev->data)) {
+        cJSON_Delete(body);
+        body = NULL;
+    }
     char *text = NULL;
     if (body && cJSON_AddItemToObject(root, "event", body))
         text = cJSON_PrintUnformatted(root);
