@@ -240,13 +240,16 @@ describe('durability', { concurrency: false }, () => {
     await waitFor(async () => metricValue(await site.metrics(), 'event_router_deadletter_pending') > 0, { what: 'the alarm' });
     const ready = await request(`${site.metricsUrl}/readyz`, { method: 'GET' });
     const pending = metricValue(await site.metrics(), 'event_router_deadletter_pending');
+    // Regression: the depth counts events held in the dispatchers (it read 0 while they waited).
+    const depth = metricValue(await site.metrics(), 'event_router_queue_depth');
     assert.equal(ready.status, 503, 'not ready while dead letters cannot be written');
+    assert.equal(depth, events.length, 'queue depth counts the events waiting in the dispatcher');
     fs.unlinkSync(file); // the disk has room again
     await waitFor(() => site.deadLetters().length === events.length, { timeout: 60_000, what: 'every dead letter written' });
     await waitFor(async () => (await request(`${site.metricsUrl}/readyz`, { method: 'GET' })).status === 200, { timeout: 60_000, what: 'ready again' });
     const lines = fs.readFileSync(file, 'utf8');
     const mode = fs.statSync(file).mode & 0o777;
-    figures('dead letters on /dev/full', { acked: client.acked.size, delivered: site.sink.byId.size, 'dead-lettered': site.deadLetters().length, lost: lostOf(site, client.acked).length, 'pending while full': pending, 'file mode': mode.toString(8) });
+    figures('dead letters on /dev/full', { acked: client.acked.size, delivered: site.sink.byId.size, 'dead-lettered': site.deadLetters().length, lost: lostOf(site, client.acked).length, 'pending while full': pending, 'queue depth while full': depth, 'file mode': mode.toString(8) });
     assert.equal(lostOf(site, client.acked).length, 0);
     assert.equal(mode, 0o600);
     assert.ok(lines.split('\n').filter(Boolean).every((l) => JSON.parse(l)));
