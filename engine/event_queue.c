@@ -45,7 +45,7 @@ static size_t batch_bytes(event **evs, size_t n)
 
 /* Queues evs[0..n) all or nothing: bounds first, then the journal (whose records for a batch
  * that did not fit whole are finished at once, so they are never delivered). */
-static event_queue_offer_result queue_batch(event_queue *q, event **evs, size_t n)
+static event_queue_offer_result queue_batch(event_queue *q, event **evs, size_t n, bool journal)
 {
     size_t bytes = batch_bytes(evs, n);
     if (n > q->capacity || (q->max_bytes && bytes > q->max_bytes))
@@ -53,7 +53,7 @@ static event_queue_offer_result queue_batch(event_queue *q, event **evs, size_t 
     /* An empty queue takes any one event that fits the bound at all. */
     if (n > q->capacity - q->count || (q->max_bytes && q->count && bytes > q->max_bytes - q->bytes))
         return EVENT_QUEUE_FULL;
-    if (q->journal) {
+    if (journal && q->journal) {
         for (size_t i = 0; i < n; i++) {
             if (!disk_queue_append(q->journal, evs[i])) {
                 for (size_t j = 0; j < i; j++)
@@ -71,18 +71,18 @@ static event_queue_offer_result queue_batch(event_queue *q, event **evs, size_t 
 
 bool event_queue_push(event_queue *q, event *ev)
 {
-    return queue_batch(q, &ev, 1) == EVENT_QUEUE_ACCEPTED;
+    return queue_batch(q, &ev, 1, false) == EVENT_QUEUE_ACCEPTED;
 }
 
 bool event_queue_push_all(event_queue *q, event **evs, size_t n)
 {
-    return queue_batch(q, evs, n) == EVENT_QUEUE_ACCEPTED;
+    return queue_batch(q, evs, n, false) == EVENT_QUEUE_ACCEPTED;
 }
 
 event_queue_offer_result event_queue_offer(event_queue *q, event **evs, size_t n,
                                            disk_queue_durable_fn durable, void *user)
 {
-    event_queue_offer_result result = queue_batch(q, evs, n);
+    event_queue_offer_result result = queue_batch(q, evs, n, true);
     if (result != EVENT_QUEUE_ACCEPTED || !q->journal)
         return result;
     disk_queue_when_durable(q->journal, durable, user);

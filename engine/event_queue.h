@@ -5,9 +5,12 @@
  * webhook answers 503, the vCenter source stops reading). When space frees up again every
  * registered waiter is called once so paused sources can resume.
  *
- * With a journal (disk_queue.h) every accepted event is also written to disk, and a source that
- * offers events hears when they are durable: only then may it acknowledge them to their sender.
- * Without one, an accepted event is as safe as it gets at once (in memory). */
+ * With a journal (disk_queue.h) every event offered (event_queue_offer) is also written to disk,
+ * and the source hears when it is durable: only then may it acknowledge it to its sender.
+ * Without one, an accepted event is as safe as it gets at once (in memory). Events pushed with
+ * event_queue_push / push_all are never journaled: their source keeps them itself until
+ * event_done (vCenter keeps its history and replays from its checkpoint; journaling them too would
+ * only deliver them twice, and out of order across a restart). */
 #ifndef EVENT_ROUTER_EVENT_QUEUE_H
 #define EVENT_ROUTER_EVENT_QUEUE_H
 

@@ -7,10 +7,9 @@
  * event_queue_offer and acknowledges only when the queue says they are safe: at once on
  * EVENT_QUEUE_ACCEPTED (memory queue), or in the durable callback on EVENT_QUEUE_PENDING (the
  * disk queue's group commit; durable false means answer "retry later"). A source whose sender
- * keeps the events itself (vCenter keeps its history) may keep using event_queue_push and advance
- * its checkpoint in event_done; with a disk queue it may also advance it from the durable
- * callback. Events read back from the disk queue at start (ev->recovered) never reach a source's
- * event_done: the run that took them in is gone. */
+ * keeps the events itself (vCenter keeps its history) uses event_queue_push, which bypasses the
+ * disk, and advances its checkpoint in event_done, as before. Events read back from the disk queue
+ * at start (ev->recovered) never reach a source's event_done: the run that took them in is gone. */
 #ifndef EVENT_ROUTER_SOURCE_H
 #define EVENT_ROUTER_SOURCE_H
 
