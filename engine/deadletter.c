@@ -17,6 +17,8 @@
 struct deadletter {
     char *dir;
     uint64_t write_failures;
+    bool lazy_sync; /* past the shutdown deadline: one sync at close instead of one per line */
+    bool unsynced;  /* lines written lazily and not yet synced */
 };
 
 /* mkdir -p: the dead-letter directory is often a fresh path like ./deadletter/prod. */
@@ -175,7 +177,7 @@ char *deadletter_format_line(const char *processor, const event *ev, int attempt
 /* open + write + fdatasync + close each time: a dead letter is rare by nature, and it must be on
  * disk before the disk queue forgets the event. The file is private (0600): events can carry
  * whatever the sender put in them. */
-static int append_line(const char *path, const char *text)
+static int append_line(const char *path, const char *text, bool sync)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -201,7 +203,7 @@ static int append_line(const char *path, const char *text)
         }
         at += (size_t)n;
     }
-    if (rc == 0 && fdatasync(fd) != 0)
+    if (rc == 0 && sync && fdatasync(fd) != 0)
         rc = -1;
     int saved = errno;
     if (close(fd) != 0 && rc == 0)
@@ -217,7 +219,9 @@ bool deadletter_write(deadletter *dl, const char *processor, const event *ev, in
     char *text = deadletter_format_line(processor, ev, attempts, last_error);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.jsonl", dl->dir, processor);
-    bool ok = text && append_line(path, text) == 0;
+    bool ok = text && append_line(path, text, !dl->lazy_sync) == 0;
+    if (ok && dl->lazy_sync)
+        dl->unsynced = true;
     if (!ok) {
         dl->write_failures++;
         log_error("deadletter", "could not write event %s to %s: %s", ev->id ? ev->id : "?", path,
@@ -232,10 +236,22 @@ uint64_t deadletter_write_failures(const deadletter *dl)
     return dl->write_failures;
 }
 
+void deadletter_sync_lazily(deadletter *dl)
+{
+    dl->lazy_sync = true;
+}
+
 void deadletter_close(deadletter *dl)
 {
     if (!dl)
         return;
+    if (dl->unsynced) {
+        int fd = open(dl->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) != 0)
+            log_error("deadletter", "could not sync %s: %s", dl->dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
     free(dl->dir);
     free(dl);
 }

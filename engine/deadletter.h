@@ -27,6 +27,10 @@ char *deadletter_format_line(const char *processor, const event *ev, int attempt
 bool deadletter_utf8_valid(const char *text, size_t len);
 uint64_t deadletter_write_failures(const deadletter *dl);
 const char *deadletter_dir(const deadletter *dl);
+/* Past the shutdown deadline, with hundreds of events to dead-letter at once: lines are no longer
+ * synced one by one (a few ms each would blow the deadline) but all together in deadletter_close.
+ * Nothing is weaker for it: a memory queue loses its events in a crash anyway. */
+void deadletter_sync_lazily(deadletter *dl);
 void deadletter_close(deadletter *dl);
 
 #endif

@@ -525,6 +525,7 @@ static void on_shutdown_deadline(uv_timer_t *timer)
     if (keep) {
         e->keep_undelivered = true;
     } else {
+        deadletter_sync_lazily(e->deadletter);
         /* Queued events go into the dispatchers first so each lands in the dead-letter file of
          * every processor it was meant for. */
         event *ev;
