@@ -215,7 +215,10 @@ describe('durability', { concurrency: false }, () => {
     const events = Array.from({ length: 300 }, (_, i) => ({ ...vcenterEvent(i, { id: `big-${i}` }), data: { blob } }));
     const client = startClient(site.webhookUrl, events, { concurrency: 16 });
     const sampler = setInterval(() => site.sampleRss(), 100);
+    // The sink stays down until the router has pushed back (at least 8 s, at most 60 s: a
+    // sanitized build takes the events in more slowly).
     await sleep(8000);
+    await waitFor(() => client.refused > 0, { timeout: 52_000, interval: 100, what: 'a 503' }).catch(() => {});
     const refusedWhileDown = client.refused;
     await site.sink.setDown(false);
     await client.done;
@@ -223,7 +226,7 @@ describe('durability', { concurrency: false }, () => {
       .catch(() => {});
     clearInterval(sampler);
     const lost = lostOf(site, client.acked);
-    figures('1 MiB flood, sink down 8 s', { '503 while down': refusedWhileDown, acked: client.acked.size, delivered: site.sink.byId.size, 'dead-lettered': site.deadLetters().length, lost: lost.length, duplicates: site.sink.counters.duplicates, 'peak RSS MiB': site.peakRss });
+    figures('1 MiB flood, sink down', { '503 while down': refusedWhileDown, acked: client.acked.size, delivered: site.sink.byId.size, 'dead-lettered': site.deadLetters().length, lost: lost.length, duplicates: site.sink.counters.duplicates, 'peak RSS MiB': site.peakRss });
     assert.ok(refusedWhileDown > 0, 'the router never pushed back');
     assert.equal(lost.length, 0);
     assert.equal(client.acked.size, events.length);
