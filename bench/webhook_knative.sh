@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Benchmark: webhook -> knative through the release binary to a minimal local sink.
-# Reports sustained events/s (wrk, keep-alive, binary-mode CloudEvents), p50/p99 send-to-receipt
-# latency at a constant 5,000 events/s, the router's peak RSS, and wrk straight at the sink as the
-# ceiling of this machine. The sink is bench/fast_sink.c (built next to the router as
-# bench/fast_sink) when present, else the node bench/fast_sink.mjs, which saturates a core at a
-# quarter of the C sink's rate. Prints a table and writes bench/results/latest.txt. Runs in under
-# 3 minutes. The latency generator is likewise bench/rate_gen.c when built, else rate_gen.mjs.
+# Benchmark: webhook -> knative through the release binary to a minimal local sink, once with the
+# disk queue (the default: a 202 waits for the group commit) and once with the memory queue.
+# Reports for each sustained events/s (wrk, keep-alive, binary-mode CloudEvents), p50/p99
+# send-to-receipt latency at a constant 5,000 events/s, fsyncs per second and per event during
+# that run, the router's peak RSS, and wrk straight at the sink as the ceiling of this machine.
+# The sink is bench/fast_sink.c (built next to the router as bench/fast_sink) when present, else
+# the node bench/fast_sink.mjs, which saturates a core at a quarter of the C sink's rate. Prints a
+# table and writes bench/results/latest.txt. Runs in under 3 minutes. The latency generator is
+# likewise bench/rate_gen.c when built, else rate_gen.mjs.
+#   QUEUES=disk bench/webhook_knative.sh   runs one queue type only
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
 #                                        the C sink answers PutEvents and counts entries
@@ -65,9 +68,6 @@ fi
 pids+=($!)
 for _ in $(seq 50); do [ -s "$work/sink.port" ] && break; sleep 0.1; done
 sink_port=$(cat "$work/sink.port")
-webhook_port=$(free_port)
-metrics_port=$(free_port)
-
 processor=${PROCESSOR:-knative}
 results_suffix=""; [ "$processor" = knative ] || results_suffix="-$processor"
 case "$processor" in
@@ -103,7 +103,14 @@ case "$processor" in
   *) echo "bench: PROCESSOR must be knative, eventbridge or openfaas" >&2; exit 2 ;;
 esac
 
-cat >"$work/config.yaml" <<YAML
+fsyncs() { curl -fsS "http://127.0.0.1:$metrics_port/metrics" | awk '/^event_router_disk_queue_fsyncs_total / {print $2; f=1} END {if (!f) print 0}'; }
+
+declare -A results
+queues=${QUEUES:-disk memory}
+for queue in $queues; do
+  webhook_port=$(free_port)
+  metrics_port=$(free_port)
+  cat >"$work/config.yaml" <<YAML
 apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
 metadata:
@@ -131,70 +138,90 @@ delivery:
   maxInFlight: 64
 queue:
   capacity: 4096
+  type: $queue
+  dir: $work/queue-$queue
 YAML
 
-"$bin" -config "$work/config.yaml" -log-level warn 2>"$work/router.log" &
-router_pid=$!
-pids+=("$router_pid")
-wait_http "http://127.0.0.1:$metrics_port/readyz" || { cat "$work/router.log" >&2; exit 1; }
-webhook="http://127.0.0.1:$webhook_port/webhook"
+  "$bin" -config "$work/config.yaml" -log-level warn 2>"$work/router.log" &
+  router_pid=$!
+  pids+=("$router_pid")
+  wait_http "http://127.0.0.1:$metrics_port/readyz" || { cat "$work/router.log" >&2; exit 1; }
+  webhook="http://127.0.0.1:$webhook_port/webhook"
 
-echo "bench: sustained load, wrk ${load_seconds}s -> router" >&2
-before=$(sink_stat j.count)
-t0=$(date +%s.%N)
-wrk -t2 -c64 -d"${load_seconds}s" -s bench/post_event.lua "$webhook" >"$work/wrk_router.txt"
-# Let the router drain what it took in (bounded), then count deliveries over the whole span.
-settle
-t1=$(date +%s.%N)
-delivered=$(( $(sink_stat j.count) - before ))
-wrk_router_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk_router.txt")
-non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$work/wrk_router.txt")
-# Deliveries are invocations for OpenFaaS: each event is one per matching function.
-per_event=1; [ "$processor" = openfaas ] && per_event=$functions
-sustained=$(awk -v n="$delivered" -v k="$per_event" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / k / (b - a)}')
-deliveries=$(awk -v n="$delivered" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+  echo "bench: $queue queue: sustained load, wrk ${load_seconds}s -> router" >&2
+  before=$(sink_stat j.count)
+  t0=$(date +%s.%N)
+  wrk -t2 -c64 -d"${load_seconds}s" -s bench/post_event.lua "$webhook" >"$work/wrk_router.txt"
+  # Let the router drain what it took in (bounded), then count deliveries over the whole span.
+  settle
+  t1=$(date +%s.%N)
+  delivered=$(( $(sink_stat j.count) - before ))
+  wrk_router_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk_router.txt")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$work/wrk_router.txt")
+  # Deliveries are invocations for OpenFaaS: each event is one per matching function.
+  per_event=1; [ "$processor" = openfaas ] && per_event=$functions
+  sustained=$(awk -v n="$delivered" -v k="$per_event" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / k / (b - a)}')
+  deliveries=$(awk -v n="$delivered" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 
-echo "bench: latency at ${latency_rate} events/s for ${latency_seconds}s" >&2
-curl -fsS -X POST "http://127.0.0.1:$sink_port/reset" >/dev/null
-c_gen="$(dirname "$bin")/bench/rate_gen"
-if [ "${SINK:-c}" != node ] && [ -x "$c_gen" ]; then
+  echo "bench: $queue queue: latency at ${latency_rate} events/s for ${latency_seconds}s" >&2
+  curl -fsS -X POST "http://127.0.0.1:$sink_port/reset" >/dev/null
+  fsyncs_before=$(fsyncs)
+  c_gen="$(dirname "$bin")/bench/rate_gen"
+  if [ "${SINK:-c}" != node ] && [ -x "$c_gen" ]; then
   gen_name="C (bench/rate_gen.c)"
   gen=$("$c_gen" "$webhook" "$latency_rate" "$latency_seconds")
-else
+  else
   gen_name="node (bench/rate_gen.mjs)"
   gen=$(node bench/rate_gen.mjs "$webhook" "$latency_rate" "$latency_seconds")
-fi
-settle
-p50=$(sink_stat 'j.latency.p50?.toFixed(2)')
-p99=$(sink_stat 'j.latency.p99?.toFixed(2)')
-measured=$(sink_stat j.latency.n)
-gen_failed=$(echo "$gen" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).failed))")
+  fi
+  settle
+  p50=$(sink_stat 'j.latency.p50?.toFixed(2)')
+  p99=$(sink_stat 'j.latency.p99?.toFixed(2)')
+  measured=$(sink_stat j.latency.n)
+  gen_failed=$(echo "$gen" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).failed))")
+  fsync_count=$(( $(fsyncs) - fsyncs_before ))
+  fsyncs_per_s=$(awk -v n="$fsync_count" -v s="$latency_seconds" 'BEGIN {printf "%.0f", n / s}')
+  fsyncs_per_event=$(awk -v n="$fsync_count" -v e="$measured" 'BEGIN {printf "%.4f", e ? n / e : 0}')
 
-rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$router_pid/status")
-kill -TERM "$router_pid"
-wait "$router_pid" || echo "bench: router exited with $?" >&2
+  rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$router_pid/status")
+  kill -TERM "$router_pid"
+  wait "$router_pid" || echo "bench: router exited with $?" >&2
+  results[$queue]="$sustained|${wrk_router_rps} (non-2xx: ${non2xx:-0})|$p50|$p99|$measured / $gen_failed|$fsyncs_per_s|$fsyncs_per_event|$((rss_kb / 1024)) MiB|$deliveries"
+
+done
 
 echo "bench: ceiling, wrk 10s -> sink directly" >&2
 wrk -t2 -c64 -d10s -s bench/post_event.lua "http://127.0.0.1:$sink_port/" >"$work/wrk_sink.txt"
 sink_rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$work/wrk_sink.txt")
-ratio=$(awk -v a="$sustained" -v b="$sink_rps" 'BEGIN {printf "%.0f%%", 100 * a / b}')
 
 mkdir -p bench/results
+row() { # LABEL FIELD: one line with the field of every queue type
+  local label=$1 field=$2 line
+  line=$(printf '%-44s' "$label")
+  for queue in $queues; do line+=$(printf ' %-22s' "$(echo "${results[$queue]}" | cut -d'|' -f"$field")"); done
+  echo "$line"
+}
 {
   case "$processor" in
     knative) echo "event-router bench: webhook -> knative (binary), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
     eventbridge) echo "event-router bench: webhook -> EventBridge (one entry per PutEvents call, SigV4), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
     openfaas) echo "event-router bench: webhook -> OpenFaaS sync, $functions matching function(s) per event, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
   esac
-  printf '%-44s %s\n' "metric" "value"
-  printf '%-44s %s\n' "sustained delivered events/s (wrk ${load_seconds}s)" "$sustained"
-  [ "$processor" = openfaas ] && printf '%-44s %s\n' "invocations/s" "$deliveries"
-  printf '%-44s %s\n' "webhook requests/s (wrk)" "${wrk_router_rps} (non-2xx: ${non2xx:-0})"
-  printf '%-44s %s\n' "latency p50 at ${latency_rate}/s (ms)" "$p50"
-  printf '%-44s %s\n' "latency p99 at ${latency_rate}/s (ms)" "$p99"
-  printf '%-44s %s\n' "latency samples / generator failures" "$measured / $gen_failed"
-  printf '%-44s %s\n' "router peak RSS (VmHWM)" "$((rss_kb / 1024)) MiB"
+  header=$(printf '%-44s' "metric")
+  for queue in $queues; do header+=$(printf ' %-22s' "$queue queue"); done
+  echo "$header"
+  row "sustained delivered events/s (wrk ${load_seconds}s)" 1
+  row "webhook requests/s (wrk)" 2
+  row "latency p50 at ${latency_rate}/s (ms)" 3
+  row "latency p99 at ${latency_rate}/s (ms)" 4
+  row "latency samples / generator failures" 5
+  row "fsyncs/s at ${latency_rate}/s" 6
+  row "fsyncs per event at ${latency_rate}/s" 7
+  row "router peak RSS (VmHWM)" 8
+  [ "$processor" = openfaas ] && row "invocations/s" 9
   printf '%-44s %s\n' "sink / latency generator" "$sink_name / $gen_name"
   printf '%-44s %s\n' "ceiling: wrk -> sink directly (req/s)" "$sink_rps"
-  printf '%-44s %s\n' "router sustained / ceiling" "$ratio"
+  if [ -n "${results[disk]:-}" ] && [ -n "${results[memory]:-}" ]; then
+    printf '%-44s %s\n' "disk / memory sustained events/s" "$(awk -v a="${results[disk]%%|*}" -v b="${results[memory]%%|*}" 'BEGIN {printf "%.0f%%", 100 * a / b}')"
+  fi
 } | tee "bench/results/latest${results_suffix:-}.txt"

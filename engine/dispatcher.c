@@ -19,6 +19,8 @@ typedef struct delivery_job {
     struct delivery_job *next_ready;
     struct delivery_job *prev_all, *next_all; /* every live job, for abandon */
     bool in_attempt;
+    bool deadletter_pending; /* its dead-letter write failed: retried until written */
+    int deadletter_tries;
     bool timer_started;
     uv_timer_t retry_timer; /* initialised on the first retry only */
 } delivery_job;
@@ -41,9 +43,14 @@ struct dispatcher {
     delivery_job *all_jobs;
     size_t pending;
     size_t attempts_running;
-    size_t timers_open; /* job timers not yet closed: the dispatcher outlives them */
+    size_t timers_open;        /* job timers not yet closed: the dispatcher outlives them */
+    size_t deadletter_pending; /* jobs whose dead-letter write failed, waiting to retry */
     bool abandoning;
+    bool keeping; /* abandoned with keep: no dead letters */
     bool sweeping;
+    /* Calls into the dispatcher still on the stack. done() may close the dispatcher (the engine
+     * does at shutdown); it is freed only once the outermost call has stopped touching it. */
+    int busy;
     char abandon_reason[128];
     bool closing;
     void (*closed)(void *user);
@@ -84,6 +91,11 @@ dispatcher *dispatcher_new(uv_loop_t *loop, const dispatcher_options *options)
 size_t dispatcher_pending(const dispatcher *d)
 {
     return d->pending;
+}
+
+size_t dispatcher_deadletter_pending(const dispatcher *d)
+{
+    return d->deadletter_pending;
 }
 
 static void ready_push(dispatcher *d, delivery_job *job)
@@ -185,7 +197,7 @@ static void chain_advance(dispatcher *d, delivery_job *job)
 
 static void maybe_finish_close(dispatcher *d)
 {
-    if (!d->closing || d->pending > 0 || d->timers_open > 0)
+    if (!d->closing || d->pending > 0 || d->timers_open > 0 || d->busy > 0)
         return;
     void (*closed)(void *) = d->closed;
     void *user = d->closed_user;
@@ -206,24 +218,78 @@ static void free_job_after_timer_close(uv_handle_t *handle)
 
 static void pump(dispatcher *d);
 static void abandon_sweep(dispatcher *d);
+static void ensure_timer(delivery_job *job);
+static void on_deadletter_retry(uv_timer_t *timer);
+
+/* A failed dead-letter write is not an acknowledgement: the job stays (pending, and first of its
+ * key) and the write is tried again, 1 s, 2 s, ... up to 30 s apart, while readiness answers 503
+ * and event_router_deadletter_pending raises the alarm. Past the shutdown deadline it is tried
+ * once more; then, with a disk queue, the event is kept for the next start, else the line goes
+ * to the log, the last place left. Returns true when the job may finish. */
+static bool write_dead_letter(delivery_job *job)
+{
+    dispatcher *d = job->owner;
+    event *ev = job->ev;
+    bool written = deadletter_write(d->options.deadletter, d->processor_name, ev, job->attempts,
+                                    job->last_error);
+    if (written || d->abandoning) {
+        if (job->deadletter_pending) {
+            job->deadletter_pending = false;
+            d->deadletter_pending--;
+        }
+        if (written) {
+            d->options.metrics->events_dead_lettered++;
+            log_warn("dispatcher", "%s: event %s dead-lettered after %d attempt(s): %s",
+                     d->processor_name, ev->id, job->attempts, job->last_error);
+        } else if (!d->keeping) {
+            char *line =
+                deadletter_format_line(d->processor_name, ev, job->attempts, job->last_error);
+            d->options.metrics->events_dead_lettered++;
+            log_error("dispatcher",
+                      "%s: event %s could not be written to the dead-letter file before "
+                      "shutdown; its dead letter follows: %s",
+                      d->processor_name, ev->id, line ? line : "(out of memory)");
+            free(line);
+        }
+        return true;
+    }
+    if (!job->deadletter_pending) {
+        job->deadletter_pending = true;
+        d->deadletter_pending++;
+        log_error("dispatcher",
+                  "%s: event %s stays in memory until its dead letter is written (retrying)",
+                  d->processor_name, ev->id);
+    }
+    double delay = job->deadletter_tries < 5 ? (double)(1 << job->deadletter_tries) : 30.0;
+    job->deadletter_tries++;
+    ensure_timer(job);
+    uv_timer_start(&job->retry_timer, on_deadletter_retry, (uint64_t)(delay * 1000.0), 0);
+    return false;
+}
 
 /* The job's final outcome: ack (delivered) or nack (dead-lettered). */
 static void finish(delivery_job *job, bool delivered)
 {
     dispatcher *d = job->owner;
     event *ev = job->ev;
+    d->busy++;
+    bool kept = !delivered && d->keeping;
     if (delivered) {
         if (!d->options.type->fans_out)
             metrics_observe_latency(d->options.metrics,
                                     (double)(uv_hrtime() - ev->received_ns) / 1e9);
-    } else {
-        d->options.metrics->events_dead_lettered++;
-        deadletter_write(d->options.deadletter, d->processor_name, ev, job->attempts,
-                         job->last_error);
-        log_warn("dispatcher", "%s: event %s dead-lettered after %d attempt(s): %s",
-                 d->processor_name, ev->id, job->attempts, job->last_error);
+    } else if (kept) {
+        if (job->deadletter_pending) {
+            job->deadletter_pending = false;
+            d->deadletter_pending--;
+        }
+        log_info("dispatcher", "%s: event %s kept in the disk queue for the next start: %s",
+                 d->processor_name, ev->id, job->last_error);
+    } else if (!write_dead_letter(job)) {
+        d->busy--;
+        return; /* still owned: retried until the line is written */
     }
-    if (!d->options.type->fans_out)
+    if (!kept && !d->options.type->fans_out)
         metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type,
                                   delivered);
 
@@ -245,13 +311,39 @@ static void finish(delivery_job *job, bool delivered)
     } else {
         free(job);
     }
-    d->options.done(d->options.owner, ev, delivered, delivered ? NULL : job_error);
+    d->options.done(d->options.owner, ev,
+                    delivered ? DISPATCH_DELIVERED
+                    : kept    ? DISPATCH_KEPT
+                              : DISPATCH_DEAD_LETTERED,
+                    delivered ? NULL : job_error);
     event_unref(ev);
     if (d->abandoning)
         abandon_sweep(d);
     else
         pump(d);
+    d->busy--;
     maybe_finish_close(d);
+}
+
+static void on_deadletter_retry(uv_timer_t *timer)
+{
+    delivery_job *job = timer->data;
+    dispatcher *d = job->owner;
+    d->busy++;
+    finish(job, false);
+    d->busy--;
+    maybe_finish_close(d);
+}
+
+static void ensure_timer(delivery_job *job)
+{
+    if (!job->timer_started) {
+        dispatcher *d = job->owner;
+        uv_timer_init(d->loop, &job->retry_timer);
+        job->retry_timer.data = job;
+        job->timer_started = true;
+        d->timers_open++;
+    }
 }
 
 static void on_retry_timer(uv_timer_t *timer)
@@ -273,12 +365,7 @@ static void schedule_retry(delivery_job *job, const delivery_result *result)
         delay = result->retry_after_seconds < policy->backoff_max_seconds
                     ? result->retry_after_seconds
                     : policy->backoff_max_seconds;
-    if (!job->timer_started) {
-        uv_timer_init(d->loop, &job->retry_timer);
-        job->retry_timer.data = job;
-        job->timer_started = true;
-        d->timers_open++;
-    }
+    ensure_timer(job);
     d->options.stats->retries++;
     log_debug("dispatcher", "%s: retrying event %s in %.3fs (attempt %d): %s", d->processor_name,
               job->ev->id, delay, job->attempts, job->last_error);
@@ -334,8 +421,9 @@ void dispatcher_submit(dispatcher *d, event *ev)
     delivery_job *job = calloc(1, sizeof *job);
     if (!job) {
         /* Not even a job fits: the event is still not dropped silently. */
-        deadletter_write(d->options.deadletter, d->processor_name, ev, 0, "out of memory");
-        d->options.done(d->options.owner, ev, false, "out of memory");
+        if (!deadletter_write(d->options.deadletter, d->processor_name, ev, 0, "out of memory"))
+            log_error("dispatcher", "%s: event %s lost: out of memory", d->processor_name, ev->id);
+        d->options.done(d->options.owner, ev, DISPATCH_DEAD_LETTERED, "out of memory");
         return;
     }
     job->owner = d;
@@ -366,6 +454,7 @@ static void abandon_sweep(dispatcher *d)
     if (d->sweeping)
         return;
     d->sweeping = true;
+    d->busy++;
     for (bool progress = true; progress;) {
         progress = false;
         for (delivery_job *job = d->all_jobs; job; job = job->next_all) {
@@ -387,14 +476,17 @@ static void abandon_sweep(dispatcher *d)
         }
     }
     d->sweeping = false;
+    d->busy--;
+    maybe_finish_close(d);
 }
 
-void dispatcher_abandon(dispatcher *d, const char *reason)
+void dispatcher_abandon(dispatcher *d, const char *reason, bool keep)
 {
     d->abandoning = true;
+    d->keeping = keep;
     snprintf(d->abandon_reason, sizeof d->abandon_reason, "%s", reason);
     if (d->options.type->abandon)
-        d->options.type->abandon(d->options.processor_state, reason);
+        d->options.type->abandon(d->options.processor_state, reason, keep);
     abandon_sweep(d);
 }
 

@@ -22,8 +22,15 @@
 
 typedef struct dispatcher dispatcher;
 
-/* error: why it was dead-lettered; NULL when delivered. */
-typedef void (*dispatcher_done_fn)(void *owner, event *ev, bool delivered, const char *error);
+typedef enum {
+    DISPATCH_DELIVERED = 0,
+    DISPATCH_DEAD_LETTERED,
+    DISPATCH_KEPT, /* shutdown with a disk queue: not delivered, left for the next start */
+} dispatch_outcome;
+
+/* error: why it was dead-lettered or kept; NULL when delivered. */
+typedef void (*dispatcher_done_fn)(void *owner, event *ev, dispatch_outcome outcome,
+                                   const char *error);
 
 typedef struct dispatcher_options {
     const char *processor_name;
@@ -43,9 +50,13 @@ dispatcher *dispatcher_new(uv_loop_t *loop, const dispatcher_options *options);
 void dispatcher_submit(dispatcher *d, event *ev);
 /* Events submitted and not yet acked or nacked. */
 size_t dispatcher_pending(const dispatcher *d);
-/* Shutdown past its deadline: every event not yet delivered is dead-lettered with reason (events
- * in an attempt are dead-lettered when the attempt ends, unless it succeeded). */
-void dispatcher_abandon(dispatcher *d, const char *reason);
+/* Of those, events whose dead-letter write failed and is being retried (an alarm). */
+size_t dispatcher_deadletter_pending(const dispatcher *d);
+/* Shutdown past its deadline: every event not yet delivered is dead-lettered with reason, or
+ * with keep, handed back as DISPATCH_KEPT (a disk queue delivers it at the next start). Events
+ * in an attempt follow when the attempt ends (the owner cancels attempts by closing the HTTP
+ * client), unless it succeeded. */
+void dispatcher_abandon(dispatcher *d, const char *reason, bool keep);
 /* Frees the dispatcher once nothing is pending and its timers are closed; closed(user) follows. */
 void dispatcher_close(dispatcher *d, void (*closed)(void *user), void *user);
 

@@ -5,6 +5,7 @@
 
 #include "console/console.h"
 #include "deadletter.h"
+#include "disk_queue.h"
 #include "dispatcher.h"
 #include "event_queue.h"
 #include "event_view.h"
@@ -16,6 +17,7 @@
 #include "lua/script_chain.h"
 #include "sources/source.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ struct engine {
     const config *config;
     metrics *metrics;
     event_queue queue;
+    disk_queue *journal; /* NULL: memory queue */
     http_client *http;
     deadletter *deadletter;
     metrics_server *metrics_server;
@@ -57,6 +60,9 @@ struct engine {
     bool drain_active;
     size_t in_delivery; /* events taken off the queue and not yet finished everywhere */
     size_t max_in_delivery;
+    size_t in_delivery_bytes; /* their event_memory_bytes */
+    size_t max_in_delivery_bytes;
+    bool keep_undelivered; /* past the shutdown deadline with a disk queue: leave the rest */
 
     bool shutting_down;
     bool closing_handles;
@@ -81,15 +87,44 @@ static const char *processor_type_name(config_processor_kind kind)
     }
 }
 
+/* Every event accepted and not yet finished: the queue's and the dispatchers' (waiting for their
+ * turn, a retry or an attempt). */
 static size_t queue_depth_gauge(void *user)
 {
-    return event_queue_depth(user);
+    engine *e = user;
+    return event_queue_depth(&e->queue) + e->in_delivery;
+}
+
+static void queue_samples(void *user, metrics_queue_sample *out)
+{
+    engine *e = user;
+    out->queued_bytes = event_queue_bytes(&e->queue);
+    out->in_delivery = e->in_delivery;
+    out->in_delivery_bytes = e->in_delivery_bytes;
+    out->disk = e->journal != NULL;
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].dispatcher)
+            out->deadletter_pending += dispatcher_deadletter_pending(e->processors[i].dispatcher);
+    out->deadletter_write_failures = e->deadletter ? deadletter_write_failures(e->deadletter) : 0;
+    if (e->journal) {
+        out->disk_bytes = disk_queue_bytes(e->journal);
+        out->fsyncs = disk_queue_fsyncs(e->journal);
+        out->commits = disk_queue_commits(e->journal);
+        out->disk_healthy = disk_queue_healthy(e->journal);
+    }
 }
 
 bool engine_ready(const engine *e)
 {
     if (e->shutting_down)
         return false;
+    if (e->journal && !disk_queue_healthy(e->journal))
+        return false;
+    /* A dead letter that cannot be written is an alarm: readiness says so until it is. */
+    for (size_t i = 0; i < e->processor_count; i++)
+        if (e->processors[i].dispatcher &&
+            dispatcher_deadletter_pending(e->processors[i].dispatcher) > 0)
+            return false;
     for (size_t i = 0; i < e->source_count; i++)
         if (e->sources[i].type->ready && !e->sources[i].type->ready(e->sources[i].state))
             return false;
@@ -112,10 +147,17 @@ metrics *engine_metrics(engine *e)
 
 static void on_drain(uv_idle_t *idle);
 
+/* Room to take one more event off the queue: by count, and by bytes (one event always fits, so
+ * an event larger than the bound still moves). */
+static bool room_in_delivery(const engine *e)
+{
+    return e->in_delivery < e->max_in_delivery &&
+           (e->in_delivery == 0 || e->in_delivery_bytes < e->max_in_delivery_bytes);
+}
+
 static void schedule_drain(engine *e)
 {
-    if (!e->drain_active && event_queue_depth(&e->queue) > 0 &&
-        e->in_delivery < e->max_in_delivery) {
+    if (!e->drain_active && event_queue_depth(&e->queue) > 0 && room_in_delivery(e)) {
         uv_idle_start(&e->drain, on_drain);
         e->drain_active = true;
     }
@@ -127,6 +169,7 @@ static void on_queue_ready(void *consumer)
 }
 
 static void maybe_finish_shutdown(engine *e);
+static void leave_delivery(engine *e, event *ev);
 
 static void find_source_and_finish(engine *e, event *ev)
 {
@@ -146,8 +189,17 @@ static void find_source_and_finish(engine *e, event *ev)
  * now advance its checkpoint past it. */
 static void event_finished(engine *e, event *ev)
 {
-    find_source_and_finish(e, ev);
+    if (!ev->recovered)
+        find_source_and_finish(e, ev);
+    event_queue_finished(&e->queue, ev);
+    leave_delivery(e, ev);
+}
+
+/* Shutdown with a disk queue: ev was not delivered; it stays on disk and nobody is told. */
+static void leave_delivery(engine *e, event *ev)
+{
     e->in_delivery--;
+    e->in_delivery_bytes -= event_memory_bytes(ev);
     event_unref(ev);
     schedule_drain(e);
     maybe_finish_shutdown(e);
@@ -164,12 +216,15 @@ static void trace(engine *e, const event *ev, trace_step_kind kind, const char *
     console_trace_step(e->console, ev, &step);
 }
 
-static void on_delivery_done(void *owner, event *ev, bool delivered, const char *error)
+static void on_delivery_done(void *owner, event *ev, dispatch_outcome outcome, const char *error)
 {
     engine_processor *p = owner;
     engine *e = p->owner;
     const char *name = e->config->processors[p - e->processors].name;
-    if (!delivered) {
+    bool delivered = outcome == DISPATCH_DELIVERED;
+    if (outcome == DISPATCH_KEPT) {
+        ev->deliveries_kept++;
+    } else if (!delivered) {
         ev->deliveries_failed++;
         snprintf(p->last_error, sizeof p->last_error, "%s", error ? error : "");
     }
@@ -177,6 +232,10 @@ static void on_delivery_done(void *owner, event *ev, bool delivered, const char 
           delivered ? "delivered" : error);
     if (--ev->deliveries_pending > 0)
         return;
+    if (ev->deliveries_kept > 0) {
+        leave_delivery(e, ev);
+        return;
+    }
     if (ev->deliveries_failed == 0)
         e->metrics->events_out++;
     event_finished(e, ev);
@@ -186,7 +245,13 @@ static void on_delivery_done(void *owner, event *ev, bool delivered, const char 
 static void dead_letter_from_scripts(engine *e, event *ev, const char *error)
 {
     e->metrics->events_dead_lettered++;
-    deadletter_write(e->deadletter, "scripts", ev, 0, error);
+    if (!deadletter_write(e->deadletter, "scripts", ev, 0, error)) {
+        /* Not retried (the scripts' verdict is final): the log is the last place left. */
+        char *line = deadletter_format_line("scripts", ev, 0, error);
+        log_error("engine", "event %s: its dead letter could not be written and follows: %s",
+                  ev->id, line ? line : "(out of memory)");
+        free(line);
+    }
     trace(e, ev, TRACE_DEADLETTER, "scripts", error);
     log_warn("engine", "event %s dead-lettered by the scripts: %s", ev->id, error);
 }
@@ -265,6 +330,7 @@ static bool route_event(engine *e, event *ev, const script_result *result, char 
     }
     ev->deliveries_pending = (unsigned)count;
     ev->deliveries_failed = 0;
+    ev->deliveries_kept = 0;
     if (count == 0) {
         event_finished(e, ev); /* routed nowhere on purpose (an empty route list), or filtered */
         return true;
@@ -296,10 +362,16 @@ static void trace_scripts(engine *e, const event *ev, script_verdict verdict,
 }
 
 /* Replay to one processor: the scripts already ran when the event first passed. */
+static void enter_delivery(engine *e, event *ev)
+{
+    e->in_delivery++;
+    e->in_delivery_bytes += event_memory_bytes(ev);
+}
+
 static void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
 {
     e->metrics->events_in++;
-    e->in_delivery++;
+    enter_delivery(e, ev);
     if (e->console) {
         console_trace_begin(e->console, ev);
         trace(e, ev, TRACE_RECEIVED, "replay", "");
@@ -307,6 +379,7 @@ static void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
     }
     ev->deliveries_pending = 1;
     ev->deliveries_failed = 0;
+    ev->deliveries_kept = 0;
     dispatcher_submit(p->dispatcher, ev);
 }
 
@@ -314,7 +387,7 @@ static void engine_dispatch_to(engine *e, engine_processor *p, event *ev)
 static void engine_dispatch(engine *e, event *ev)
 {
     e->metrics->events_in++;
-    e->in_delivery++;
+    enter_delivery(e, ev);
     if (e->console) {
         console_trace_begin(e->console, ev);
         trace(e, ev, TRACE_RECEIVED, ev->source_name ? ev->source_name : "replay", "");
@@ -347,14 +420,15 @@ static void on_drain(uv_idle_t *idle)
 {
     engine *e = idle->data;
     /* A bounded batch per loop turn keeps the sockets served while a backlog drains. */
-    for (int n = 0; n < 256 && (e->shutting_down || e->in_delivery < e->max_in_delivery); n++) {
+    for (int n = 0; n < 256 && !e->keep_undelivered && (e->shutting_down || room_in_delivery(e));
+         n++) {
         event *ev = event_queue_pop(&e->queue);
         if (!ev)
             break;
         engine_dispatch(e, ev);
     }
-    if (event_queue_depth(&e->queue) == 0 ||
-        (!e->shutting_down && e->in_delivery >= e->max_in_delivery)) {
+    if (event_queue_depth(&e->queue) == 0 || e->keep_undelivered ||
+        (!e->shutting_down && !room_in_delivery(e))) {
         uv_idle_stop(&e->drain);
         e->drain_active = false;
     }
@@ -395,9 +469,18 @@ static void engine_free(engine *e)
 /* Shutdown runs in stages, each started when the previous one has nothing left:
  * 1. deliveries finish (or the deadline dead-letters them);
  * 2. dispatchers close; 3. the HTTP client, timers and idle handle close; 4. free. */
+static void on_journal_closed(void *user)
+{
+    engine *e = user;
+    e->journal = NULL;
+    e->handles_open--;
+    maybe_finish_shutdown(e);
+}
+
 static void maybe_finish_shutdown(engine *e)
 {
-    if (!e->shutting_down || e->in_delivery > 0 || event_queue_depth(&e->queue) > 0)
+    if (!e->shutting_down || e->in_delivery > 0 ||
+        (event_queue_depth(&e->queue) > 0 && !e->keep_undelivered))
         return;
     if (!e->closing_handles) {
         uv_timer_stop(&e->shutdown_timer);
@@ -429,6 +512,11 @@ static void maybe_finish_shutdown(engine *e)
         e->handles_open = 2;
         uv_close((uv_handle_t *)&e->shutdown_timer, on_handle_closed);
         uv_close((uv_handle_t *)&e->drain, on_handle_closed);
+        if (e->journal) {
+            /* Its last commit (finished records) is written before it closes. */
+            e->handles_open++;
+            disk_queue_close(e->journal, on_journal_closed, e);
+        }
         return;
     }
     if (e->handles_open > 0)
@@ -436,22 +524,36 @@ static void maybe_finish_shutdown(engine *e)
     engine_free(e);
 }
 
+/* Past the deadline nothing waits any longer: attempts in flight are cancelled (closing the HTTP
+ * client ends them with an error) and every undelivered event is dead-lettered, or, with a disk
+ * queue, left on disk for the next start (it was acknowledged as durable; a dead letter would
+ * only make an operator replay it by hand). */
 static void on_shutdown_deadline(uv_timer_t *timer)
 {
     engine *e = timer->data;
     size_t queued = event_queue_depth(&e->queue);
-    log_warn("engine",
-             "shutdown deadline reached with %zu event(s) in delivery and %zu queued: "
-             "dead-lettering them",
-             e->in_delivery, queued);
-    /* Queued events go into the dispatchers first so each lands in the dead-letter file of every
-     * processor it was meant for. */
-    event *ev;
-    while ((ev = event_queue_pop(&e->queue)))
-        engine_dispatch(e, ev);
+    bool keep = e->journal != NULL;
+    log_warn("engine", "shutdown deadline reached with %zu event(s) in delivery and %zu queued: %s",
+             e->in_delivery, queued,
+             keep ? "keeping them in the disk queue for the next start" : "dead-lettering them");
+    if (keep) {
+        e->keep_undelivered = true;
+    } else {
+        deadletter_sync_lazily(e->deadletter);
+        /* Queued events go into the dispatchers first so each lands in the dead-letter file of
+         * every processor it was meant for. */
+        event *ev;
+        while ((ev = event_queue_pop(&e->queue)))
+            engine_dispatch(e, ev);
+    }
     for (size_t i = 0; i < e->processor_count; i++)
         if (e->processors[i].dispatcher)
-            dispatcher_abandon(e->processors[i].dispatcher, "not delivered before shutdown");
+            dispatcher_abandon(e->processors[i].dispatcher, "not delivered before shutdown", keep);
+    if (e->http) {
+        http_client *http = e->http;
+        e->http = NULL; /* closing calls back into the dispatchers, which may end the shutdown */
+        http_client_close(http);
+    }
     maybe_finish_shutdown(e);
 }
 
@@ -660,7 +762,45 @@ static int start_sources(engine *e, char *err, size_t err_cap)
 static void abort_start(engine *e)
 {
     e->in_delivery = 0;
+    e->keep_undelivered = true; /* a disk queue's recovered events wait for a start that works */
     engine_shutdown(e, 0, NULL, NULL);
+}
+
+/* An event a previous run accepted and did not finish: delivered again (at-least-once, the same
+ * CloudEvent id). Its source is told nothing: that run's source is gone. */
+static void on_recovered(void *user, event *ev, const char *source)
+{
+    engine *e = user;
+    ev->recovered = true;
+    ev->source_name = NULL;
+    for (size_t i = 0; source && i < e->config->provider_count; i++)
+        if (strcmp(e->config->providers[i].name, source) == 0)
+            ev->source_name = e->config->providers[i].name;
+    ev->received_ns = uv_hrtime();
+    event_queue_restore(&e->queue, ev);
+}
+
+static int open_journal(engine *e, char *err, size_t err_cap)
+{
+    const config *cfg = e->config;
+    disk_queue_options options = {
+        .dir = cfg->queue_dir,
+        .max_bytes = cfg->queue_max_bytes,
+        .segment_bytes = cfg->queue_segment_bytes,
+        .sync_interval_seconds = cfg->queue_sync_interval_seconds,
+    };
+    disk_queue_recovery stats;
+    e->journal = disk_queue_open(e->loop, &options, on_recovered, e, &stats, err, err_cap);
+    if (!e->journal)
+        return -1;
+    event_queue_set_journal(&e->queue, e->journal);
+    log_info("engine",
+             "disk queue %s: %zu undelivered event(s) from the last run to deliver again, %zu "
+             "segment(s) read, %zu torn or corrupt record(s) skipped (%" PRIu64 " bytes)",
+             cfg->queue_dir, stats.events, stats.segments, stats.torn_records, stats.torn_bytes);
+    e->metrics->queue_recovered_events = stats.events;
+    e->metrics->queue_torn_records = stats.torn_records;
+    return 0;
 }
 
 engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_cap)
@@ -682,7 +822,12 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
         return NULL;
     }
     e->metrics->queue_depth = queue_depth_gauge;
-    e->metrics->queue_depth_user = &e->queue;
+    e->metrics->queue_depth_user = e;
+    e->metrics->queue_samples = queue_samples;
+    e->metrics->queue_samples_user = e;
+    e->max_in_delivery_bytes =
+        cfg->delivery.max_in_flight_bytes ? cfg->delivery.max_in_flight_bytes : 64u * 1024 * 1024;
+    event_queue_set_max_bytes(&e->queue, cfg->queue_max_bytes);
     e->metrics->script_samples = emit_script_samples;
     e->metrics->script_samples_user = e;
     event_queue_set_consumer(&e->queue, on_queue_ready, e);
@@ -695,6 +840,11 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
         (processor_services){.loop = loop, .http = e->http, .delivery = &cfg->delivery};
 
     char reason[512] = "";
+    if (cfg->queue_type == QUEUE_DISK && open_journal(e, reason, sizeof reason) != 0) {
+        snprintf(err, err_cap, "queue: %s", reason);
+        abort_start(e);
+        return NULL;
+    }
     e->deadletter = deadletter_open(cfg->deadletter_dir ? cfg->deadletter_dir : "./deadletter",
                                     reason, sizeof reason);
     if (e->deadletter && cfg->scripts_dir &&

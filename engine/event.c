@@ -439,3 +439,41 @@ event *event_from_json(const cJSON *object, char *reason, size_t reason_cap)
     }
     return ev;
 }
+
+static size_t json_tree_bytes(const cJSON *item)
+{
+    size_t bytes = 0;
+    for (; item; item = item->next) {
+        bytes += sizeof *item;
+        if (item->string)
+            bytes += strlen(item->string) + 1;
+        if (item->valuestring)
+            bytes += strlen(item->valuestring) + 1;
+        if (item->child)
+            bytes += json_tree_bytes(item->child);
+    }
+    return bytes;
+}
+
+static size_t string_bytes(const char *text)
+{
+    return text ? strlen(text) + 1 : 0;
+}
+
+size_t event_memory_bytes(event *ev)
+{
+    if (ev->memory_bytes)
+        return ev->memory_bytes;
+    size_t bytes = sizeof *ev + ev->data_len + string_bytes(ev->specversion) +
+                   string_bytes(ev->id) + string_bytes(ev->source) + string_bytes(ev->type) +
+                   string_bytes(ev->subject) + string_bytes(ev->time) +
+                   string_bytes(ev->datacontenttype) + string_bytes(ev->dataschema) +
+                   string_bytes(ev->ordering_key);
+    for (size_t i = 0; i < ev->extension_count; i++)
+        bytes += sizeof ev->extensions[i] + string_bytes(ev->extensions[i].name) +
+                 string_bytes(ev->extensions[i].value);
+    if (ev->data_json)
+        bytes += json_tree_bytes(ev->data_json);
+    ev->memory_bytes = bytes;
+    return bytes;
+}

@@ -49,6 +49,11 @@ typedef struct event {
     void *source_token;          /* opaque to everyone but the source (e.g. a vCenter event key) */
     unsigned deliveries_pending; /* processors that still owe an ack or nack for this event */
     unsigned deliveries_failed;  /* of those finished, how many dead-lettered it */
+    unsigned deliveries_kept;    /* of those finished, how many left it for the next start */
+    size_t memory_bytes;         /* what it holds in memory, counted by the byte bounds */
+    uint64_t journal_id;         /* its record in the disk queue; 0 on a memory queue */
+    uint64_t journal_segment;    /* the disk queue segment holding it; 0 once finished */
+    bool recovered;              /* read back from the disk queue at start: its source is gone */
 } event;
 
 event *event_new(void);
@@ -77,6 +82,10 @@ bool event_time_is_rfc3339(const char *text);
  * "1.0", attribute names legal, time parseable as RFC 3339. On failure writes a reason that names
  * the attribute into reason and returns false. */
 bool event_validate(const event *ev, char *reason, size_t reason_cap);
+
+/* Bytes ev holds in memory: the struct, its strings, its data and the parsed JSON tree (which
+ * can be many times the text). Computed once and cached in memory_bytes. */
+size_t event_memory_bytes(event *ev);
 
 /* The key used to keep deliveries in order: ordering_key, else subject, else NULL (unordered); an
  * empty ordering_key also means unordered. */

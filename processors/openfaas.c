@@ -77,6 +77,7 @@ typedef struct fanout {
     void *attempt;
     processor_attempt_done_fn done;
     size_t remaining; /* matched functions not yet done */
+    bool kept;        /* a function left it for the next start (shutdown with a disk queue) */
     /* The structured CloudEvent, encoded by the first invocation and shared by the others and
      * their retries: the event does not change on its way. */
     cloudevents_http_message message;
@@ -497,8 +498,9 @@ static void fanout_answer_status(openfaas_state *st, fanout *f, delivery_status 
 }
 
 /* A target dispatcher's final word on one function's delivery of ev. */
-static void on_function_done(void *owner, event *ev, bool delivered, const char *error)
+static void on_function_done(void *owner, event *ev, dispatch_outcome outcome, const char *error)
 {
+    bool delivered = outcome == DISPATCH_DELIVERED;
     (void)error; /* the target dispatcher already logged it and wrote the dead-letter line */
     openfaas_function *fn = owner;
     openfaas_state *st = fn->st;
@@ -517,10 +519,16 @@ static void on_function_done(void *owner, event *ev, bool delivered, const char 
                   fn->address_name, ev->id ? ev->id : "?");
         return;
     }
+    if (outcome == DISPATCH_KEPT)
+        f->kept = true;
     if (--f->remaining > 0)
         return;
     fanout_unlink(st, f);
-    fanout_answer_status(st, f, DELIVERY_OK, "");
+    /* A kept function keeps the whole event: the next start delivers it again (at least once). */
+    if (f->kept)
+        fanout_answer_status(st, f, DELIVERY_FAILED, "kept for the next start");
+    else
+        fanout_answer_status(st, f, DELIVERY_OK, "");
 }
 
 static void add_match(openfaas_function **matched, size_t *count, const topic_entry *entry)
@@ -953,7 +961,7 @@ static void openfaas_destroy(void *state)
 
 /* Shutdown past its deadline: waiting events end now, the functions' dispatchers dead-letter
  * what they hold as soon as they may. */
-static void openfaas_abandon(void *state, const char *reason)
+static void openfaas_abandon(void *state, const char *reason, bool keep)
 {
     openfaas_state *st = state;
     fanout *waiting = st->waiting;
@@ -968,7 +976,7 @@ static void openfaas_abandon(void *state, const char *reason)
     }
     for (openfaas_function *fn = st->functions; fn; fn = fn->next)
         if (fn->dispatcher)
-            dispatcher_abandon(fn->dispatcher, reason);
+            dispatcher_abandon(fn->dispatcher, reason, keep);
     if (st->callbacks)
         openfaas_callbacks_abandon(st->callbacks);
 }

@@ -57,9 +57,9 @@ typedef struct processor_type {
      * are per target. The engine's dispatcher then only passes events through: no ordering key,
      * no in-flight limit, no per-subject counting; one attempt ends when every target is done. */
     bool fans_out;
-    /* Optional: shutdown past its deadline; attempts in flight should end soon (dead-lettered
-     * with reason). */
-    void (*abandon)(void *state, const char *reason);
+    /* Optional: shutdown past its deadline; attempts in flight should end soon, dead-lettered
+     * with reason, or with keep (a disk queue) left undelivered for the next start. */
+    void (*abandon)(void *state, const char *reason, bool keep);
     /* Optional: what the console's `processors` shows beyond the counters (OpenFaaS: the topic
      * map and its age), as a JSON object the caller frees. No secrets. */
     struct cJSON *(*describe)(const void *state);

@@ -25,8 +25,13 @@ static void set_defaults(config *cfg)
         .backoff_initial_seconds = 0.5,
         .backoff_max_seconds = 30,
         .max_in_flight = 64,
+        .max_in_flight_bytes = 64u * 1024 * 1024,
     };
     cfg->queue_capacity = 4096;
+    cfg->queue_type = QUEUE_DISK;
+    cfg->queue_max_bytes = 64u * 1024 * 1024;
+    cfg->queue_segment_bytes = 8u * 1024 * 1024;
+    cfg->queue_sync_interval_seconds = 0.002;
 }
 
 static void read_header(config_checker *ck, const ynode *root, config *cfg)
@@ -170,16 +175,53 @@ static void read_extensions(config_checker *ck, const ynode *root, config *cfg)
         cfg->deadletter_dir = strdup("./deadletter");
 
     const ynode *queue = check_map(ck, root, "", "queue", false);
-    check_known_keys(ck, queue, "queue", (const char *const[]){"capacity", NULL});
+    check_known_keys(ck, queue, "queue",
+                     (const char *const[]){"type", "capacity", "dir", "maxBytes", "segmentBytes",
+                                           "syncInterval", NULL});
     int capacity;
     if (check_int(ck, queue, "queue", "capacity", 1, 100000000, &capacity))
         cfg->queue_capacity = (size_t)capacity;
+    char *queue_type = NULL;
+    if (check_string(ck, queue, "queue", "type", false, &queue_type)) {
+        if (strcmp(queue_type, "memory") == 0) {
+            cfg->queue_type = QUEUE_MEMORY;
+        } else if (strcmp(queue_type, "disk") != 0) {
+            const ynode *at = check_value(ck, queue, "queue", "type", false);
+            check_error_at(ck, at->line, at->col, "queue.type",
+                           "expected 'disk' or 'memory', got '%.60s'", queue_type);
+        }
+    }
+    free(queue_type);
+    check_string(ck, queue, "queue", "dir", false, &cfg->queue_dir);
+    check_size(ck, queue, "queue", "maxBytes", &cfg->queue_max_bytes);
+    check_size(ck, queue, "queue", "segmentBytes", &cfg->queue_segment_bytes);
+    check_duration(ck, queue, "queue", "syncInterval", &cfg->queue_sync_interval_seconds);
+    if (cfg->queue_max_bytes < 1024 * 1024 && queue) {
+        const ynode *at = check_value(ck, queue, "queue", "maxBytes", false);
+        check_error_at(ck, at ? at->line : queue->line, at ? at->col : queue->col, "queue.maxBytes",
+                       "must be at least 1MiB");
+    }
+    /* Space comes back a whole segment at a time: keep several segments in the bound. */
+    if (cfg->queue_segment_bytes > cfg->queue_max_bytes / 4)
+        cfg->queue_segment_bytes = cfg->queue_max_bytes / 4;
+    if (!cfg->queue_dir) {
+        /* Beside the dead letters: the router's state lives in one place, and two routers with
+         * their own dead-letter directories never share a queue. */
+        const char *dl = cfg->deadletter_dir;
+        const char *slash = strrchr(dl, '/');
+        size_t prefix = slash ? (size_t)(slash - dl) + 1 : 0;
+        cfg->queue_dir = malloc(prefix + sizeof "queue");
+        if (cfg->queue_dir) {
+            memcpy(cfg->queue_dir, dl, prefix);
+            memcpy(cfg->queue_dir + prefix, "queue", sizeof "queue");
+        }
+    }
 
     const ynode *delivery = check_map(ck, root, "", "delivery", false);
     config_delivery *d = &cfg->delivery;
     check_known_keys(ck, delivery, "delivery",
                      (const char *const[]){"timeout", "connectTimeout", "retries", "backoffInitial",
-                                           "backoffMax", "maxInFlight", NULL});
+                                           "backoffMax", "maxInFlight", "maxInFlightBytes", NULL});
     check_duration(ck, delivery, "delivery", "timeout", &d->timeout_seconds);
     check_duration(ck, delivery, "delivery", "connectTimeout", &d->connect_timeout_seconds);
     check_int(ck, delivery, "delivery", "retries", 0, 1000000, &d->retries);
@@ -187,6 +229,7 @@ static void read_extensions(config_checker *ck, const ynode *root, config *cfg)
     bool max_given =
         check_duration(ck, delivery, "delivery", "backoffMax", &d->backoff_max_seconds);
     check_int(ck, delivery, "delivery", "maxInFlight", 1, 100000, &d->max_in_flight);
+    check_size(ck, delivery, "delivery", "maxInFlightBytes", &d->max_in_flight_bytes);
     if (d->backoff_max_seconds < d->backoff_initial_seconds) {
         const ynode *at =
             max_given ? check_value(ck, delivery, "delivery", "backoffMax", false) : delivery;
@@ -295,5 +338,6 @@ void config_free(config *cfg)
     free(cfg->console_tcp_address);
     free(cfg->console_token);
     free(cfg->deadletter_dir);
+    free(cfg->queue_dir);
     free(cfg);
 }

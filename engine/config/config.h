@@ -173,7 +173,10 @@ typedef struct config_delivery {
     double backoff_initial_seconds; /* default 0.5 */
     double backoff_max_seconds;     /* default 30 */
     int max_in_flight;              /* per processor; default 64 */
+    size_t max_in_flight_bytes;     /* events taken off the queue, all processors; 64 MiB */
 } config_delivery;
+
+typedef enum { QUEUE_DISK = 0, QUEUE_MEMORY } config_queue_type;
 
 typedef struct config {
     char *path;
@@ -193,7 +196,12 @@ typedef struct config {
     char *console_tcp_address;     /* console: {tcpAddress}: loopback host:port, with a token */
     char *console_token;           /* console: {token | tokenFile}; secret */
     char *deadletter_dir;          /* deadLetter: {dir}; default "./deadletter" */
-    size_t queue_capacity; /* queue: {capacity}; default 4096 (about 3 KB per queued event) */
+    size_t queue_capacity;         /* queue: {capacity}; default 4096 events */
+    config_queue_type queue_type;  /* queue: {type: disk | memory}; default disk */
+    char *queue_dir;               /* queue: {dir}; default "queue" beside deadLetter.dir */
+    size_t queue_max_bytes;        /* queue: {maxBytes}: memory and disk; default 64 MiB */
+    size_t queue_segment_bytes;    /* queue: {segmentBytes}; default 8 MiB */
+    double queue_sync_interval_seconds; /* queue: {syncInterval}; default 2ms */
 } config;
 
 typedef struct config_errors {

@@ -100,6 +100,9 @@ struct connection {
     bool shut_down; /* our side is shut; waiting for the peer's EOF or the linger timeout */
     bool reading;
     bool handle_closed;
+    http_deferred *deferred; /* the answer a handler deferred; parsing waits for it */
+    char *backlog;           /* bytes read after the deferred request, parsed once it is answered */
+    size_t backlog_len;
     uint64_t deadline; /* uv_now() after which the sweeper closes the connection */
 };
 
@@ -110,6 +113,12 @@ typedef struct write_request {
     size_t len;
     char bytes[];
 } write_request;
+
+struct http_deferred {
+    connection *conn; /* NULL once the connection is gone */
+    bool last;
+    bool head_only;
+};
 
 static void connection_close(connection *conn);
 static void start_reading(connection *conn);
@@ -235,6 +244,9 @@ static void connection_close_cb(uv_handle_t *handle)
     connection *conn = handle->data;
     http_server *server = conn->server;
     connection_free_request(conn);
+    if (conn->deferred)
+        conn->deferred->conn = NULL;
+    free(conn->backlog);
     free(conn);
     server_handle_closed(server);
 }
@@ -755,11 +767,20 @@ static void request_complete(connection *conn)
     http_request request;
     build_request(conn, names, values, &request);
 
+    request.connection = conn;
+
     http_response response = {.status = 500};
     conn->server->handler(conn->server->user, &request, &response);
     /* After an Upgrade (or CONNECT) the bytes are no longer HTTP; we speak nothing else. */
     bool last = !http_should_keep_alive(parser) || parser->upgrade || conn->server->closing;
-    send_response(conn, &response, last, parser->method == HTTP_HEAD);
+    if (conn->deferred) {
+        /* Answered later (http_deferred_answer); the request's buffers go now all the same. */
+        conn->deferred->last = last;
+        conn->deferred->head_only = parser->method == HTTP_HEAD;
+        last = false;
+    } else {
+        send_response(conn, &response, last, parser->method == HTTP_HEAD);
+    }
 
     /* Do not let one large request pin its buffers for the life of a keep-alive connection. */
     if (conn->text_cap > KEEP_BUFFER_BYTES || conn->body_cap > KEEP_BUFFER_BYTES)
@@ -818,6 +839,22 @@ static const char *parser_error_reason(enum http_errno err)
     }
 }
 
+/* A deferred answer holds the connection: what was read after the request waits (the read buffer
+ * is shared by every connection), and reading stops until the answer is sent. */
+static void keep_backlog(connection *conn, const char *rest, size_t len)
+{
+    stop_reading(conn);
+    if (len == 0)
+        return;
+    conn->backlog = malloc(len);
+    if (!conn->backlog) {
+        connection_close(conn);
+        return;
+    }
+    memcpy(conn->backlog, rest, len);
+    conn->backlog_len = len;
+}
+
 /* Feeds one read to the parser. The parser stops at the end of each head (checked before its
  * body) and of each message (so the next head's raw bytes are checked from its first byte). */
 static void parse_input(connection *conn, const char *data, size_t len)
@@ -851,6 +888,10 @@ static void parse_input(connection *conn, const char *data, size_t len)
                 request_complete(conn);
                 if (conn->closing)
                     return;
+                if (conn->deferred) {
+                    keep_backlog(conn, chunk + parsed, len - offset - parsed);
+                    return;
+                }
             }
             conn->after_chunk_data = false;
             offset += parsed;
@@ -897,6 +938,44 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (uv_stream_get_write_queue_size(stream) > WRITE_QUEUE_HIGH_WATER)
         stop_reading(conn);
+}
+
+http_deferred *http_request_defer(const http_request *request)
+{
+    connection *conn = request->connection;
+    http_deferred *deferred = conn ? calloc(1, sizeof *deferred) : NULL;
+    if (!deferred)
+        return NULL;
+    deferred->conn = conn;
+    conn->deferred = deferred;
+    return deferred;
+}
+
+void http_deferred_answer(http_deferred *deferred, const http_response *response)
+{
+    connection *conn = deferred->conn;
+    bool last = deferred->last, head_only = deferred->head_only;
+    free(deferred);
+    if (!conn)
+        return;
+    conn->deferred = NULL;
+    if (conn->handle_closed)
+        return;
+    send_response(conn, response, last, head_only);
+    if (last) {
+        conn->closing = true; /* anything pipelined after the last request is ignored */
+        return;
+    }
+    char *backlog = conn->backlog;
+    size_t backlog_len = conn->backlog_len;
+    conn->backlog = NULL;
+    conn->backlog_len = 0;
+    if (backlog)
+        parse_input(conn, backlog, backlog_len);
+    free(backlog);
+    if (!conn->deferred && !conn->closing && !conn->handle_closed &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) <= WRITE_QUEUE_HIGH_WATER)
+        start_reading(conn);
 }
 
 static void start_reading(connection *conn)

@@ -29,6 +29,7 @@ typedef struct http_request {
     size_t header_count;
     const char *body;
     size_t body_len;
+    struct connection *connection; /* the server's own; for http_request_defer */
 } http_request;
 
 /* Case-insensitive header lookup; NULL when absent. */
@@ -42,7 +43,7 @@ typedef struct http_response {
     const char *extra_headers; /* "Name: value\r\n..." or NULL, copied */
 } http_response;
 
-/* A handler answers synchronously by returning the response. */
+/* A handler answers synchronously by returning the response, or defers it. */
 typedef void (*http_handler_fn)(void *user, const http_request *request, http_response *response);
 
 /* Runs when a request's headers are complete, before any of its body is read (request->body is
@@ -67,6 +68,15 @@ typedef struct http_server_limits {
 #define HTTP_SERVER_DEFAULT_IDLE_TIMEOUT_MS 120000
 /* The request line and headers together; 431 above it. */
 #define HTTP_SERVER_MAX_HEADER_BYTES (32 * 1024)
+
+/* Inside a handler: the answer to this request comes later, through http_deferred_answer (for
+ * a webhook 202 that must wait until the events are on disk). The connection reads no further
+ * request until then, so pipelined answers stay in order. The response the handler filled in is
+ * ignored. Exactly one http_deferred_answer per defer must follow; when the connection closed
+ * meanwhile it only frees the token. */
+typedef struct http_deferred http_deferred;
+http_deferred *http_request_defer(const http_request *request);
+void http_deferred_answer(http_deferred *deferred, const http_response *response);
 
 /* Binds "host:port" (port 0 picks one; see http_server_port). Returns NULL and writes a reason into
  * err when the address is bad or taken. */

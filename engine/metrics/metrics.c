@@ -548,8 +548,42 @@ static void append_event_totals(text_buffer *b, const metrics *m)
                       "Events written to the dead-letter store after final failure.",
                       m->events_dead_lettered);
     size_t depth = m->queue_depth ? m->queue_depth(m->queue_depth_user) : 0;
-    append_unlabelled(b, "event_router_queue_depth", "gauge", "Events waiting in the queue.",
+    append_unlabelled(b, "event_router_queue_depth", "gauge",
+                      "Events accepted and not yet finished (queued or in the dispatchers).",
                       (uint64_t)depth);
+    metrics_queue_sample q = {0};
+    if (m->queue_samples)
+        m->queue_samples(m->queue_samples_user, &q);
+    append_unlabelled(b, "event_router_queue_bytes", "gauge",
+                      "Bytes of events waiting in the queue (bounded by queue.maxBytes).",
+                      q.queued_bytes);
+    append_unlabelled(b, "event_router_in_flight_bytes", "gauge",
+                      "Bytes of events in the dispatchers (bounded by delivery.maxInFlightBytes).",
+                      q.in_delivery_bytes);
+    if (q.disk) {
+        append_unlabelled(b, "event_router_disk_queue_bytes", "gauge",
+                          "Bytes of live disk queue segments (bounded by queue.maxBytes).",
+                          q.disk_bytes);
+        append_unlabelled(b, "event_router_disk_queue_fsyncs_total", "counter",
+                          "fdatasync and directory fsync calls of the disk queue.", q.fsyncs);
+        append_unlabelled(b, "event_router_disk_queue_commits_total", "counter",
+                          "Group commits (one write of a batch) of the disk queue.", q.commits);
+        append_unlabelled(b, "event_router_disk_queue_healthy", "gauge",
+                          "1 while the disk queue writes and syncs succeed; 0 is an alarm.",
+                          q.disk_healthy ? 1 : 0);
+        append_unlabelled(b, "event_router_disk_queue_recovered_events", "gauge",
+                          "Undelivered events read back from the disk queue at start.",
+                          m->queue_recovered_events);
+        append_unlabelled(b, "event_router_disk_queue_torn_records", "gauge",
+                          "Torn or corrupt records skipped in the disk queue at start.",
+                          m->queue_torn_records);
+    }
+    append_unlabelled(b, "event_router_deadletter_pending", "gauge",
+                      "Events whose dead-letter write failed and is being retried (an alarm).",
+                      q.deadletter_pending);
+    append_unlabelled(b, "event_router_deadletter_write_failures_total", "counter",
+                      "Dead-letter writes that failed (disk full, no file descriptors, ...).",
+                      q.deadletter_write_failures);
 }
 
 typedef enum {

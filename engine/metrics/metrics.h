@@ -4,6 +4,7 @@
 #define EVENT_ROUTER_METRICS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -67,6 +68,20 @@ typedef struct processor_stats {
 
 typedef size_t (*metrics_gauge_fn)(void *user);
 
+/* The queue's and the dead-letter writer's state, asked for at render time. */
+typedef struct metrics_queue_sample {
+    size_t queued_bytes;                /* event bytes waiting in the queue */
+    size_t in_delivery;                 /* events in the dispatchers */
+    size_t in_delivery_bytes;           /* their bytes */
+    bool disk;                          /* a disk queue is configured */
+    uint64_t disk_bytes;                /* its live segment bytes */
+    uint64_t fsyncs;                    /* fdatasync and directory fsync calls */
+    uint64_t commits;                   /* group commits (writes), synced or not */
+    bool disk_healthy;                  /* its last write and sync succeeded */
+    size_t deadletter_pending;          /* events whose dead-letter write failed, being retried */
+    uint64_t deadletter_write_failures; /* failed dead-letter writes */
+} metrics_queue_sample;
+
 typedef struct metrics {
     time_t started;
     uint64_t events_in;
@@ -81,8 +96,12 @@ typedef struct metrics {
     uint64_t latency_buckets[METRICS_LATENCY_BUCKETS];
     uint64_t latency_count;
     double latency_sum;
-    metrics_gauge_fn queue_depth;
+    metrics_gauge_fn queue_depth; /* events accepted and not finished: queue + dispatchers */
     void *queue_depth_user;
+    void (*queue_samples)(void *user, metrics_queue_sample *out);
+    void *queue_samples_user;
+    uint64_t queue_recovered_events; /* read back from the disk queue at start */
+    uint64_t queue_torn_records;     /* skipped there as torn or corrupt */
 
     /* Script reloads (SIGHUP, console): counts, when the last one ran and why it failed. */
     uint64_t reloads_total;

@@ -1,7 +1,15 @@
 /* The source interface: one event source type (webhook, vcenter) per file, one row in the table
  * in source_registry.c. A source pushes events into the engine's queue and is told, in
  * event_done, when every processor has acknowledged or dead-lettered an event it produced; that
- * is the only moment a source may advance a checkpoint. */
+ * is the only moment a source may advance a checkpoint.
+ *
+ * A source that acknowledges events to a sender (the webhook's 202) offers them with
+ * event_queue_offer and acknowledges only when the queue says they are safe: at once on
+ * EVENT_QUEUE_ACCEPTED (memory queue), or in the durable callback on EVENT_QUEUE_PENDING (the
+ * disk queue's group commit; durable false means answer "retry later"). A source whose sender
+ * keeps the events itself (vCenter keeps its history) uses event_queue_push, which bypasses the
+ * disk, and advances its checkpoint in event_done, as before. Events read back from the disk queue
+ * at start (ev->recovered) never reach a source's event_done: the run that took them in is gone. */
 #ifndef EVENT_ROUTER_SOURCE_H
 #define EVENT_ROUTER_SOURCE_H
 

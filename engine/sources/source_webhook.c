@@ -2,7 +2,11 @@
  * events are queued, 400 with the reason for an invalid CloudEvent, 401 without valid basic auth
  * (decided on the headers, before the body is read), 413 for a body over maxBodySize or a batch
  * that could never fit the queue, 503 with Retry-After when the queue has no room (the sender
- * keeps the event, nothing is lost). */
+ * keeps the event, nothing is lost).
+ *
+ * With a disk queue the 202 waits until the events are on disk (the answer is deferred until the
+ * group commit that holds them); a failed disk write answers 503 instead, so a 202 always means
+ * the events survive a crash. */
 #include "sources/source_webhook.h"
 
 #include "http/basic_auth.h"
@@ -18,13 +22,25 @@
 
 #define DEFAULT_MAX_BODY_BYTES (4u * 1024 * 1024)
 
+typedef struct pending_answer pending_answer;
+
 typedef struct webhook_source {
     const config_provider *config;
     source_services services;
     http_server *server;
     basic_auth auth;
     bool paused;
+    pending_answer *pending; /* requests waiting for their events to be durable */
 } webhook_source;
+
+/* One request whose 202 waits for the disk queue. It outlives the source when the source closes
+ * first (the queue still calls back once): source is NULL then. */
+struct pending_answer {
+    webhook_source *source;
+    http_deferred *deferred;
+    size_t count;
+    pending_answer *prev, *next;
+};
 
 static void answer_error(http_response *response, int status, const char *reason)
 {
@@ -39,6 +55,33 @@ static void answer_error(http_response *response, int status, const char *reason
     response->content_type = "application/json";
     response->body = body;
     response->body_len = strlen(body);
+}
+
+static void on_durable(void *user, bool durable)
+{
+    pending_answer *pending = user;
+    webhook_source *source = pending->source;
+    if (source) {
+        if (pending->prev)
+            pending->prev->next = pending->next;
+        else
+            source->pending = pending->next;
+        if (pending->next)
+            pending->next->prev = pending->prev;
+        provider_stats *stats = source->services.stats;
+        if (stats && durable)
+            stats->events_total += pending->count;
+        else if (stats)
+            stats->events_err++;
+    }
+    http_response response = {.status = 202};
+    if (!durable) {
+        answer_error(&response, 503, "the disk queue cannot write, retry later");
+        response.extra_headers = "Retry-After: 1\r\n";
+    }
+    if (pending->deferred)
+        http_deferred_answer(pending->deferred, &response);
+    free(pending);
 }
 
 /* Runs on the headers, before any body byte is read: an unauthenticated or misdirected request
@@ -111,12 +154,32 @@ static void handle_request(void *user, const http_request *request, http_respons
         answer_error(response, 413, reason);
         return;
     }
-    bool queued = event_queue_push_all(source->services.queue, events, count);
+    pending_answer *pending = calloc(1, sizeof *pending);
+    event_queue_offer_result result =
+        pending ? event_queue_offer(source->services.queue, events, count, on_durable, pending)
+                : EVENT_QUEUE_FULL;
     /* The queue took its own references; ours go either way. */
     for (size_t i = 0; i < count; i++)
         event_unref(events[i]);
     free(events);
-    if (!queued) {
+    if (result == EVENT_QUEUE_PENDING) {
+        pending->source = source;
+        pending->count = count;
+        pending->deferred = http_request_defer(request);
+        pending->next = source->pending;
+        if (pending->next)
+            pending->next->prev = pending;
+        source->pending = pending;
+        return;
+    }
+    free(pending);
+    if (result == EVENT_QUEUE_TOO_LARGE) {
+        if (stats)
+            stats->events_err++;
+        answer_error(response, 413, "the batch is larger than the event queue can ever hold");
+        return;
+    }
+    if (result == EVENT_QUEUE_FULL) {
         if (stats)
             stats->events_err++;
         answer_error(response, 503, "event queue is full, retry later");
@@ -212,6 +275,9 @@ int webhook_source_port(void *state)
 static void webhook_close(void *state)
 {
     webhook_source *source = state;
+    /* Answers still waiting for the disk go nowhere now; the queue frees them when it calls. */
+    for (pending_answer *p = source->pending; p; p = p->next)
+        p->source = NULL;
     /* The server frees itself once its handles are closed; it no longer calls back into us. */
     http_server_close(source->server);
     webhook_free(source);

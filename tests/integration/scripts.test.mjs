@@ -111,7 +111,7 @@ describe('SIGHUP reload', () => {
   test('100 reloads during a 50,000-event stream deliver exactly 50,000', { timeout: 240_000 }, async () => {
     const version = (v) => `function process(event) event.extensions.scriptversion = '${v}' end`;
     const stack = await startScripted({ '10-version.lua': version('a') }, {
-      queue: { capacity: 60000 }, delivery: { maxInFlight: 128 },
+      queue: { capacity: 60000, maxBytes: '1GiB' }, delivery: { maxInFlight: 128 },
     });
     stacks.push(stack);
     const total = 50_000;

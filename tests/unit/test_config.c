@@ -898,6 +898,46 @@ static void test_secret_never_in_errors(void)
     free(file);
 }
 
+static void test_queue_section(void)
+{
+    config_errors errors = {0};
+    char body[2048];
+    snprintf(body, sizeof body, "%s%sdeadLetter: {dir: /var/lib/er/deadletter}\n", webhook_provider,
+             knative_processor);
+    config *cfg = parse_with(body, &errors);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        /* The defaults: a disk queue beside the dead letters, 64 MiB bounds. */
+        CHECK(cfg->queue_type == QUEUE_DISK);
+        CHECK_STR(cfg->queue_dir, "/var/lib/er/queue");
+        CHECK(cfg->queue_max_bytes == 64u * 1024 * 1024);
+        CHECK(cfg->delivery.max_in_flight_bytes == 64u * 1024 * 1024);
+        CHECK(cfg->queue_sync_interval_seconds == 0.002);
+        config_free(cfg);
+    }
+    snprintf(body, sizeof body,
+             "%s%squeue: {type: memory, maxBytes: 8MiB, dir: /q, syncInterval: 5ms}\n"
+             "delivery: {maxInFlightBytes: 16MiB}\n",
+             webhook_provider, knative_processor);
+    cfg = parse_with(body, &errors);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        CHECK(cfg->queue_type == QUEUE_MEMORY);
+        CHECK_STR(cfg->queue_dir, "/q");
+        CHECK(cfg->queue_max_bytes == 8u * 1024 * 1024);
+        CHECK(cfg->queue_segment_bytes == 2u * 1024 * 1024); /* a quarter of the bound */
+        CHECK(cfg->queue_sync_interval_seconds == 0.005);
+        CHECK(cfg->delivery.max_in_flight_bytes == 16u * 1024 * 1024);
+        config_free(cfg);
+    }
+    snprintf(body, sizeof body, "%s%squeue: {type: tape, maxBytes: 1KiB}\n", webhook_provider,
+             knative_processor);
+    CHECK(parse_with(body, &errors) == NULL);
+    CHECK_ERROR(&errors, "t.yaml:17:15: queue.type: expected 'disk' or 'memory', got 'tape'");
+    CHECK_ERROR(&errors, "queue.maxBytes: must be at least 1MiB");
+    config_errors_free(&errors);
+}
+
 int main(void)
 {
     const char *source_dir = getenv("EVENT_ROUTER_SOURCE_DIR");
@@ -922,5 +962,6 @@ int main(void)
     RUN_TEST(test_auth_forms);
     RUN_TEST(test_secret_never_in_errors);
     log_forget_secrets();
+    RUN_TEST(test_queue_section);
     return CHECK_DONE();
 }

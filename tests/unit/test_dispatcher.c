@@ -4,6 +4,7 @@
 #include "dispatcher.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The fake target answers each attempt after a short timer, with the outcome a test script picks
@@ -73,17 +74,27 @@ typedef struct harness {
     dispatcher *dispatcher;
     config_delivery policy;
     int done_delivered, done_dead;
+    bool close_when_idle; /* as the engine at shutdown: close from inside done() */
+    bool closed;
 } harness;
 
-static void on_done(void *owner, event *ev, bool delivered, const char *error)
+static void on_closed(void *user)
+{
+    ((harness *)user)->closed = true;
+}
+
+static void on_done(void *owner, event *ev, dispatch_outcome outcome, const char *error)
 {
     (void)ev;
+    bool delivered = outcome == DISPATCH_DELIVERED;
     CHECK(delivered == (error == NULL));
     harness *h = owner;
     if (delivered)
         h->done_delivered++;
     else
         h->done_dead++;
+    if (h->close_when_idle && dispatcher_pending(h->dispatcher) == 0)
+        dispatcher_close(h->dispatcher, on_closed, h);
 }
 
 static double zero_jitter(void)
@@ -310,12 +321,82 @@ static void test_abandon_dead_letters_everything_pending(void)
     uv_run(&h.loop, UV_RUN_ONCE);
     while (h.target.attempts_by_id[0] == 0)
         uv_run(&h.loop, UV_RUN_ONCE);
-    dispatcher_abandon(h.dispatcher, "not delivered before shutdown");
+    dispatcher_abandon(h.dispatcher, "not delivered before shutdown", false);
     uv_run(&h.loop, UV_RUN_DEFAULT);
     CHECK(h.done_dead == 5);
     CHECK(dispatcher_pending(h.dispatcher) == 0);
     char *lines = read_deadletters(&h);
     CHECK_CONTAINS(lines, "not delivered before shutdown");
+    harness_finish(&h);
+}
+
+/* Regression: the engine closes the dispatcher from inside done() once nothing is pending (a
+ * SIGTERM with an event in delivery); finish() then went on using the freed dispatcher. */
+static void test_close_from_inside_done_frees_once(void)
+{
+    harness h;
+    harness_init(&h, reject_id_3, 0, 2);
+    h.close_when_idle = true;
+    for (int i = 0; i < 5; i++)
+        submit(&h, i, i % 2 ? "vm-a" : NULL);
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    CHECK(h.done_delivered == 4);
+    CHECK(h.done_dead == 1);
+    CHECK(h.closed);
+    CHECK(uv_loop_close(&h.loop) == 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.jsonl", h.dir);
+    unlink(path);
+    rmdir(h.dir);
+    deadletter_close(h.deadletter);
+    metrics_free(h.metrics);
+}
+
+/* A dead letter on a full disk (/dev/full) is not an acknowledgement: the event stays owned and
+ * pending, the alarm count is up, and once the disk takes it again the line is written and the
+ * event nacked exactly once. */
+static void test_failed_dead_letter_write_keeps_the_event(void)
+{
+    harness h;
+    harness_init(&h, reject_id_3, 0, 2);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.jsonl", h.dir);
+    CHECK(symlink("/dev/full", path) == 0);
+    submit(&h, 3, NULL);
+    while (dispatcher_deadletter_pending(h.dispatcher) == 0)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    CHECK(h.done_dead == 0);
+    CHECK(dispatcher_pending(h.dispatcher) == 1);
+    CHECK(h.metrics->events_dead_lettered == 0);
+    CHECK(deadletter_write_failures(h.deadletter) == 1);
+    /* The disk has room again. */
+    unlink(path);
+    while (h.done_dead == 0)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    CHECK(dispatcher_deadletter_pending(h.dispatcher) == 0);
+    CHECK(h.metrics->events_dead_lettered == 1);
+    CHECK_CONTAINS(read_deadletters(&h), "\"id\":\"3\"");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    harness_finish(&h);
+}
+
+/* Past the shutdown deadline a dead letter that still cannot be written goes to the log, and the
+ * dispatcher closes: the shutdown deadline holds. */
+static void test_abandon_ends_a_failing_dead_letter(void)
+{
+    harness h;
+    harness_init(&h, reject_id_3, 0, 2);
+    char path[128];
+    snprintf(path, sizeof path, "%s/fake.jsonl", h.dir);
+    CHECK(symlink("/dev/full", path) == 0);
+    submit(&h, 3, NULL);
+    while (dispatcher_deadletter_pending(h.dispatcher) == 0)
+        uv_run(&h.loop, UV_RUN_ONCE);
+    dispatcher_abandon(h.dispatcher, "not delivered before shutdown", false);
+    CHECK(h.done_dead == 1);
+    CHECK(dispatcher_pending(h.dispatcher) == 0);
+    unlink(path);
     harness_finish(&h);
 }
 
@@ -328,5 +409,8 @@ int main(void)
     RUN_TEST(test_same_key_is_delivered_in_order);
     RUN_TEST(test_one_in_flight_keeps_intake_order);
     RUN_TEST(test_abandon_dead_letters_everything_pending);
+    RUN_TEST(test_close_from_inside_done_frees_once);
+    RUN_TEST(test_failed_dead_letter_write_keeps_the_event);
+    RUN_TEST(test_abandon_ends_a_failing_dead_letter);
     return CHECK_DONE();
 }

@@ -1,0 +1,856 @@
+#include "disk_queue.h"
+
+#include "crc32c.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Done-only buffers (finished records) are written this long after the first one, unsynced. */
+#define FINISHED_FLUSH_MS 200
+
+typedef struct segment {
+    uint64_t id;
+    uint64_t bytes; /* on disk, or appended and about to be */
+    size_t live;    /* event records not yet finished */
+} segment;
+
+typedef struct waiter {
+    disk_queue_durable_fn fn;
+    void *user;
+} waiter;
+
+typedef struct byte_buffer {
+    uint8_t *bytes;
+    size_t len, cap;
+} byte_buffer;
+
+/* One commit on the thread pool: its bytes, its file and its waiters are its own. */
+typedef struct commit_job {
+    uv_work_t work;
+    disk_queue *dq;
+    byte_buffer buffer;
+    int fd;
+    bool sync;
+    int error; /* errno of a failed write or sync, 0 on success */
+    waiter *waiters;
+    size_t waiter_count;
+} commit_job;
+
+struct disk_queue {
+    uv_loop_t *loop;
+    char *dir;
+    uint64_t max_bytes;
+    uint64_t segment_bytes;
+    uint64_t sync_interval_ms;
+
+    segment *segments; /* ascending ids; the last one is being written */
+    size_t segment_count, segment_cap;
+    int lock_fd; /* <dir>/lock, flock'ed: one router per queue directory */
+    int fd;      /* open segment file (the target's once a commit began) */
+    uint64_t fd_segment;
+    bool roll_next;   /* a write failed: begin a new segment before the next commit */
+    uint64_t next_id; /* journal id of the next event */
+    uint64_t total_bytes;
+
+    byte_buffer pending;
+    bool pending_needs_sync; /* it holds event records, and someone may wait for them */
+    waiter *waiters;
+    size_t waiter_count, waiter_cap;
+
+    commit_job *committing; /* the commit in flight, NULL when idle */
+    uint64_t last_sync_start;
+    uv_timer_t timer;
+    bool timer_armed;
+    bool timer_for_finished; /* armed for finished records only: a sync due comes first */
+
+    uint64_t fsyncs, commits;
+    bool healthy;
+    bool closing;
+    void (*closed)(void *user);
+    void *closed_user;
+};
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ---- the format ---- */
+
+size_t disk_queue_scan(const uint8_t *bytes, size_t len,
+                       void (*fn)(void *user, const disk_queue_record *record), void *user)
+{
+    size_t at = 0;
+    while (len - at >= DISK_QUEUE_RECORD_HEADER) {
+        const uint8_t *h = bytes + at;
+        uint32_t payload_len = get_u32(h + 4);
+        if (payload_len > DISK_QUEUE_MAX_PAYLOAD ||
+            payload_len > len - at - DISK_QUEUE_RECORD_HEADER)
+            break;
+        uint8_t kind = h[8];
+        if ((kind != DISK_QUEUE_KIND_EVENT && kind != DISK_QUEUE_KIND_FINISHED) || h[9] || h[10] ||
+            h[11])
+            break;
+        uint32_t crc = crc32c_update(0, h + 4, DISK_QUEUE_RECORD_HEADER - 4 + payload_len);
+        if (crc != get_u32(h))
+            break;
+        disk_queue_record record = {kind, get_u64(h + 12), h + DISK_QUEUE_RECORD_HEADER,
+                                    payload_len};
+        fn(user, &record);
+        at += DISK_QUEUE_RECORD_HEADER + payload_len;
+    }
+    return at;
+}
+
+event *disk_queue_decode_event(const uint8_t *payload, size_t len, char **source, char *reason,
+                               size_t reason_cap)
+{
+    *source = NULL;
+    cJSON *root = cJSON_ParseWithLength((const char *)payload, len);
+    if (!root || !cJSON_IsObject(root)) {
+        snprintf(reason, reason_cap, "payload is not a JSON object");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(root, "event");
+    event *ev = cJSON_IsObject(body) ? event_from_json(body, reason, reason_cap) : NULL;
+    if (!ev && !cJSON_IsObject(body))
+        snprintf(reason, reason_cap, "no 'event' object");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "source");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "key");
+    if (ev && cJSON_IsString(name) && !(*source = strdup(name->valuestring))) {
+        event_unref(ev);
+        ev = NULL;
+        snprintf(reason, reason_cap, "out of memory");
+    }
+    if (ev && cJSON_IsString(key) && !(ev->ordering_key = strdup(key->valuestring))) {
+        free(*source);
+        *source = NULL;
+        event_unref(ev);
+        ev = NULL;
+        snprintf(reason, reason_cap, "out of memory");
+    }
+    cJSON_Delete(root);
+    return ev;
+}
+
+static bool buffer_reserve(byte_buffer *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64 * 1024;
+    while (cap < b->len + more)
+        cap *= 2;
+    uint8_t *grown = realloc(b->bytes, cap);
+    if (!grown)
+        return false;
+    b->bytes = grown;
+    b->cap = cap;
+    return true;
+}
+
+static void buffer_put_record(byte_buffer *b, uint8_t kind, uint64_t id, const void *payload,
+                              size_t len)
+{
+    uint8_t *h = b->bytes + b->len;
+    put_u32(h + 4, (uint32_t)len);
+    h[8] = kind;
+    h[9] = h[10] = h[11] = 0;
+    put_u64(h + 12, id);
+    if (len)
+        memcpy(h + DISK_QUEUE_RECORD_HEADER, payload, len);
+    put_u32(h, crc32c_update(0, h + 4, DISK_QUEUE_RECORD_HEADER - 4 + len));
+    b->len += DISK_QUEUE_RECORD_HEADER + len;
+}
+
+/* ---- segments ---- */
+
+static void segment_path(const disk_queue *dq, uint64_t id, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/segment-%020" PRIu64 ".log", dq->dir, id);
+}
+
+static segment *find_segment(disk_queue *dq, uint64_t id)
+{
+    size_t lo = 0, hi = dq->segment_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (dq->segments[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < dq->segment_count && dq->segments[lo].id == id ? &dq->segments[lo] : NULL;
+}
+
+static segment *add_segment(disk_queue *dq, uint64_t id)
+{
+    if (dq->segment_count == dq->segment_cap) {
+        size_t cap = dq->segment_cap ? dq->segment_cap * 2 : 8;
+        segment *grown = realloc(dq->segments, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        dq->segments = grown;
+        dq->segment_cap = cap;
+    }
+    segment *s = &dq->segments[dq->segment_count++];
+    *s = (segment){.id = id};
+    return s;
+}
+
+static void on_unlinked(uv_fs_t *req)
+{
+    if (req->result < 0)
+        log_warn("disk-queue", "could not delete %s: %s", req->path, uv_strerror((int)req->result));
+    uv_fs_req_cleanup(req);
+    free(req);
+}
+
+/* A finished segment that is no longer written to goes; its space is free at once for appends. */
+static void delete_segment(disk_queue *dq, segment *s)
+{
+    char path[4096];
+    segment_path(dq, s->id, path, sizeof path);
+    dq->total_bytes -= s->bytes;
+    size_t index = (size_t)(s - dq->segments);
+    memmove(s, s + 1, (dq->segment_count - index - 1) * sizeof *s);
+    dq->segment_count--;
+    uv_fs_t *req = malloc(sizeof *req);
+    if (!req || uv_fs_unlink(dq->loop, req, path, on_unlinked) < 0) {
+        free(req);
+        unlink(path);
+    }
+}
+
+static int sync_directory(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* The segment new records go to: a new one when a batch begins and the current one is full or
+ * a write to it failed. Its file is created when the batch is committed (open_target). */
+static segment *batch_target(disk_queue *dq)
+{
+    segment *target = dq->segment_count ? &dq->segments[dq->segment_count - 1] : NULL;
+    if (dq->pending.len > 0 && target)
+        return target;
+    if (!target || dq->roll_next || target->bytes >= dq->segment_bytes) {
+        uint64_t id = target ? target->id + 1 : 1;
+        if (!(target = add_segment(dq, id)))
+            return NULL;
+        dq->roll_next = false;
+        /* The segment before may have finished while it was still the target. */
+        if (dq->segment_count >= 2 && dq->segments[dq->segment_count - 2].live == 0)
+            delete_segment(dq, &dq->segments[dq->segment_count - 2]);
+        target = &dq->segments[dq->segment_count - 1];
+    }
+    return target;
+}
+
+/* Makes sure the file of the target segment is the one open. The directory is synced once per
+ * new file so the file itself survives a crash. */
+static int open_target(disk_queue *dq)
+{
+    segment *target = &dq->segments[dq->segment_count - 1];
+    if (dq->fd >= 0 && dq->fd_segment == target->id)
+        return 0;
+    char path[4096];
+    segment_path(dq, target->id, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (sync_directory(dq->dir) == 0)
+        dq->fsyncs++;
+    if (dq->fd >= 0)
+        close(dq->fd);
+    dq->fd = fd;
+    dq->fd_segment = target->id;
+    return 0;
+}
+
+/* ---- commits ---- */
+
+static void maybe_commit(disk_queue *dq);
+static void maybe_finish_close(disk_queue *dq);
+
+static void commit_work(uv_work_t *work)
+{
+    commit_job *job = work->data;
+    size_t at = 0;
+    while (at < job->buffer.len) {
+        ssize_t n = write(job->fd, job->buffer.bytes + at, job->buffer.len - at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            job->error = n < 0 ? errno : EIO;
+            return;
+        }
+        at += (size_t)n;
+    }
+    if (job->sync && fdatasync(job->fd) != 0)
+        job->error = errno;
+}
+
+static void commit_done(uv_work_t *work, int status)
+{
+    commit_job *job = work->data;
+    disk_queue *dq = job->dq;
+    dq->committing = NULL;
+    dq->commits++;
+    if (job->sync)
+        dq->fsyncs++;
+    bool ok = status == 0 && job->error == 0;
+    if (!ok) {
+        /* Part of the buffer may be on disk: later records would sit behind a torn one, so the
+         * next commit goes to a fresh segment. */
+        dq->roll_next = true;
+        if (dq->healthy)
+            log_error("disk-queue",
+                      "cannot write %s: %s; events are refused until a write succeeds", dq->dir,
+                      strerror(job->error ? job->error : EIO));
+    } else if (!dq->healthy) {
+        log_info("disk-queue", "writing to %s again", dq->dir);
+    }
+    dq->healthy = ok;
+    for (size_t i = 0; i < job->waiter_count; i++)
+        job->waiters[i].fn(job->waiters[i].user, ok);
+    free(job->waiters);
+    free(job->buffer.bytes);
+    free(job);
+    maybe_commit(dq);
+    maybe_finish_close(dq);
+}
+
+static void start_commit(disk_queue *dq)
+{
+    commit_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return; /* retried by the next append or the timer */
+    if (dq->segment_count == 0 || open_target(dq) != 0) {
+        job->error = errno ? errno : EIO;
+        dq->fd = dq->fd >= 0 ? (close(dq->fd), -1) : -1;
+    }
+    job->dq = dq;
+    job->work.data = job;
+    job->buffer = dq->pending;
+    job->fd = dq->fd;
+    job->sync = dq->pending_needs_sync;
+    job->waiters = dq->waiters;
+    job->waiter_count = dq->waiter_count;
+    dq->pending = (byte_buffer){0};
+    dq->pending_needs_sync = false;
+    dq->waiters = NULL;
+    dq->waiter_count = dq->waiter_cap = 0;
+    if (job->fd < 0 && !job->error)
+        job->error = EBADF;
+    if (job->sync)
+        dq->last_sync_start = uv_now(dq->loop);
+    dq->committing = job;
+    if (uv_queue_work(dq->loop, &job->work, commit_work, commit_done) != 0) {
+        job->error = EAGAIN;
+        commit_done(&job->work, 0);
+    }
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    disk_queue *dq = timer->data;
+    dq->timer_armed = false;
+    if (!dq->committing && (dq->pending.len > 0 || dq->waiter_count > 0))
+        start_commit(dq);
+}
+
+static void arm_timer(disk_queue *dq, uint64_t ms)
+{
+    if (dq->timer_armed)
+        return;
+    dq->timer_armed = true;
+    dq->timer_for_finished = ms == FINISHED_FLUSH_MS;
+    uv_timer_start(&dq->timer, on_timer, ms, 0);
+}
+
+/* Starts a commit when one is due: at once when the disk is idle, else one sync interval after
+ * the last one began; finished records alone wait FINISHED_FLUSH_MS and are not synced. */
+static void maybe_commit(disk_queue *dq)
+{
+    if (dq->committing || (dq->pending.len == 0 && dq->waiter_count == 0))
+        return;
+    if (dq->closing) {
+        start_commit(dq);
+        return;
+    }
+    if (!dq->pending_needs_sync && dq->waiter_count == 0) {
+        arm_timer(dq, FINISHED_FLUSH_MS);
+        return;
+    }
+    if (dq->timer_armed && !dq->timer_for_finished)
+        return; /* a synced commit is already on its way */
+    if (dq->timer_armed) {
+        uv_timer_stop(&dq->timer);
+        dq->timer_armed = false;
+    }
+    /* Never at once: the appends of this loop turn (every request read in one poll) share the
+     * commit; and at most one synced commit per interval while the disk is busy. */
+    uint64_t now = uv_now(dq->loop);
+    uint64_t due = dq->last_sync_start + dq->sync_interval_ms;
+    arm_timer(dq, now < due ? due - now : 0);
+}
+
+/* ---- appends ---- */
+
+bool disk_queue_has_room(const disk_queue *dq, uint64_t bytes)
+{
+    return dq->total_bytes + bytes + DISK_QUEUE_RECORD_HEADER <= dq->max_bytes;
+}
+
+/* {"source":..,"key":..,"event":{...}}. JSON data goes in as the bytes received (valid JSON:
+ * event_set_data checked them; NUL-terminated by it) instead of a copy of its parsed tree printed
+ * again, which would cost more than the rest of an append together. */
+static char *encode_event(event *ev)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    if (ev->source_name)
+        cJSON_AddStringToObject(root, "source", ev->source_name);
+    if (ev->ordering_key)
+        cJSON_AddStringToObject(root, "key", ev->ordering_key);
+    cJSON *data_json = ev->data_json;
+    bool raw = data_json && ev->data_len > 0 && !memchr(ev->data, '\0', ev->data_len);
+    if (raw)
+        ev->data_json = NULL; /* hidden from event_to_json for this one call */
+    size_t data_len = ev->data_len;
+    if (raw)
+        ev->data_len = 0;
+    cJSON *body = event_to_json(ev);
+    ev->data_json = data_json;
+    ev->data_len = data_len;
+    if (body && raw && !cJSON_AddRawToObject(body, "data", (const char *)ev->data)) {
+        cJSON_Delete(body);
+        body = NULL;
+    }
+    char *text = NULL;
+    if (body && cJSON_AddItemToObject(root, "event", body))
+        text = cJSON_PrintUnformatted(root);
+    else
+        cJSON_Delete(body);
+    cJSON_Delete(root);
+    return text;
+}
+
+bool disk_queue_append(disk_queue *dq, event *ev)
+{
+    if (dq->closing || !dq->healthy)
+        return false;
+    char *text = encode_event(ev);
+    size_t len = text ? strlen(text) : 0;
+    bool ok = text && len <= DISK_QUEUE_MAX_PAYLOAD && disk_queue_has_room(dq, len) &&
+              buffer_reserve(&dq->pending, DISK_QUEUE_RECORD_HEADER + len);
+    segment *target = ok ? batch_target(dq) : NULL;
+    if (target) {
+        ev->journal_id = dq->next_id++;
+        ev->journal_segment = target->id;
+        buffer_put_record(&dq->pending, DISK_QUEUE_KIND_EVENT, ev->journal_id, text, len);
+        target->bytes += DISK_QUEUE_RECORD_HEADER + len;
+        target->live++;
+        dq->total_bytes += DISK_QUEUE_RECORD_HEADER + len;
+        dq->pending_needs_sync = true;
+    }
+    ok = target != NULL;
+    free(text);
+    if (ok)
+        maybe_commit(dq);
+    return ok;
+}
+
+void disk_queue_when_durable(disk_queue *dq, disk_queue_durable_fn fn, void *user)
+{
+    if (dq->waiter_count == dq->waiter_cap) {
+        size_t cap = dq->waiter_cap ? dq->waiter_cap * 2 : 16;
+        waiter *grown = realloc(dq->waiters, cap * sizeof *grown);
+        if (!grown) {
+            fn(user, false);
+            return;
+        }
+        dq->waiters = grown;
+        dq->waiter_cap = cap;
+    }
+    dq->waiters[dq->waiter_count++] = (waiter){fn, user};
+    dq->pending_needs_sync = true;
+    maybe_commit(dq);
+}
+
+void disk_queue_finished(disk_queue *dq, event *ev)
+{
+    if (!ev->journal_segment)
+        return;
+    segment *s = find_segment(dq, ev->journal_segment);
+    ev->journal_segment = 0;
+    if (!s)
+        return;
+    bool is_target = s == &dq->segments[dq->segment_count - 1];
+    if (--s->live == 0 && !is_target) {
+        delete_segment(dq, s);
+        return;
+    }
+    /* Without room for the record the event is delivered again after a crash: at-least-once
+     * still holds. */
+    if (!buffer_reserve(&dq->pending, DISK_QUEUE_RECORD_HEADER))
+        return;
+    segment *current = batch_target(dq);
+    if (!current)
+        return;
+    buffer_put_record(&dq->pending, DISK_QUEUE_KIND_FINISHED, ev->journal_id, NULL, 0);
+    current->bytes += DISK_QUEUE_RECORD_HEADER;
+    dq->total_bytes += DISK_QUEUE_RECORD_HEADER;
+    maybe_commit(dq);
+}
+
+uint64_t disk_queue_bytes(const disk_queue *dq)
+{
+    return dq->total_bytes;
+}
+
+uint64_t disk_queue_fsyncs(const disk_queue *dq)
+{
+    return dq->fsyncs;
+}
+
+uint64_t disk_queue_commits(const disk_queue *dq)
+{
+    return dq->commits;
+}
+
+bool disk_queue_healthy(const disk_queue *dq)
+{
+    return dq->healthy;
+}
+
+/* ---- recovery ---- */
+
+typedef struct recovered_event {
+    event *ev;
+    char *source;
+} recovered_event;
+
+typedef struct recovery {
+    disk_queue *dq;
+    segment *segment;
+    recovered_event *events;
+    size_t event_count, event_cap;
+    uint64_t *finished;
+    size_t finished_count, finished_cap;
+    disk_queue_recovery *stats;
+    uint64_t max_id;
+} recovery;
+
+static void recover_record(void *user, const disk_queue_record *record)
+{
+    recovery *r = user;
+    if (record->id > r->max_id)
+        r->max_id = record->id;
+    if (record->kind == DISK_QUEUE_KIND_FINISHED) {
+        if (r->finished_count == r->finished_cap) {
+            size_t cap = r->finished_cap ? r->finished_cap * 2 : 1024;
+            uint64_t *grown = realloc(r->finished, cap * sizeof *grown);
+            if (!grown)
+                return;
+            r->finished = grown;
+            r->finished_cap = cap;
+        }
+        r->finished[r->finished_count++] = record->id;
+        return;
+    }
+    char reason[256] = "";
+    char *source = NULL;
+    event *ev =
+        disk_queue_decode_event(record->payload, record->len, &source, reason, sizeof reason);
+    if (!ev) {
+        r->stats->torn_records++;
+        r->stats->torn_bytes += DISK_QUEUE_RECORD_HEADER + record->len;
+        log_warn("disk-queue", "segment %" PRIu64 ": record %" PRIu64 " skipped: %s",
+                 r->segment->id, record->id, reason);
+        return;
+    }
+    if (r->event_count == r->event_cap) {
+        size_t cap = r->event_cap ? r->event_cap * 2 : 256;
+        recovered_event *grown = realloc(r->events, cap * sizeof *grown);
+        if (!grown) {
+            event_unref(ev);
+            free(source);
+            return;
+        }
+        r->events = grown;
+        r->event_cap = cap;
+    }
+    ev->journal_id = record->id;
+    ev->journal_segment = r->segment->id;
+    r->events[r->event_count++] = (recovered_event){ev, source};
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int compare_segments(const void *a, const void *b)
+{
+    return compare_ids(&((const segment *)a)->id, &((const segment *)b)->id);
+}
+
+static bool read_file(const char *path, uint8_t **bytes, size_t *len)
+{
+    *bytes = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0;
+    size_t size = ok ? (size_t)st.st_size : 0;
+    uint8_t *data = ok ? malloc(size ? size : 1) : NULL;
+    size_t at = 0;
+    while (data && at < size) {
+        ssize_t n = read(fd, data + at, size - at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        at += (size_t)n;
+    }
+    close(fd);
+    if (!data)
+        return false;
+    *bytes = data;
+    *len = at;
+    return true;
+}
+
+static int list_segments(disk_queue *dq)
+{
+    DIR *d = opendir(dq->dir);
+    if (!d)
+        return -1;
+    struct dirent *entry;
+    while ((entry = readdir(d))) {
+        uint64_t id;
+        char tail[8];
+        if (sscanf(entry->d_name, "segment-%" SCNu64 ".%4s", &id, tail) == 2 &&
+            strcmp(tail, "log") == 0 && id > 0 && !add_segment(dq, id)) {
+            closedir(d);
+            return -1;
+        }
+    }
+    closedir(d);
+    if (dq->segment_count > 1)
+        qsort(dq->segments, dq->segment_count, sizeof *dq->segments, compare_segments);
+    return 0;
+}
+
+static void recover(disk_queue *dq, disk_queue_recovered_fn fn, void *user,
+                    disk_queue_recovery *stats)
+{
+    recovery r = {.dq = dq, .stats = stats};
+    for (size_t i = 0; i < dq->segment_count; i++) {
+        segment *s = &dq->segments[i];
+        char path[4096];
+        segment_path(dq, s->id, path, sizeof path);
+        uint8_t *bytes;
+        size_t len;
+        if (!read_file(path, &bytes, &len)) {
+            log_warn("disk-queue", "cannot read %s: %s", path, strerror(errno));
+            continue;
+        }
+        stats->segments++;
+        r.segment = s;
+        size_t valid = disk_queue_scan(bytes, len, recover_record, &r);
+        s->bytes = len;
+        if (valid < len) {
+            stats->torn_records++;
+            stats->torn_bytes += len - valid;
+            log_warn("disk-queue",
+                     "%s: %zu byte(s) after offset %zu are torn or corrupt (a crash mid-write): "
+                     "skipped",
+                     path, len - valid, valid);
+        }
+        free(bytes);
+    }
+    if (r.finished_count > 1)
+        qsort(r.finished, r.finished_count, sizeof *r.finished, compare_ids);
+    for (size_t i = 0; i < r.event_count; i++) {
+        recovered_event *re = &r.events[i];
+        bool done = r.finished_count && bsearch(&re->ev->journal_id, r.finished, r.finished_count,
+                                                sizeof *r.finished, compare_ids);
+        if (done) {
+            stats->finished++;
+        } else {
+            find_segment(dq, re->ev->journal_segment)->live++;
+            stats->events++;
+            fn(user, re->ev, re->source);
+        }
+        event_unref(re->ev);
+        free(re->source);
+    }
+    free(r.events);
+    free(r.finished);
+    dq->next_id = r.max_id + 1;
+    for (size_t i = 0; i < dq->segment_count; i++)
+        dq->total_bytes += dq->segments[i].bytes;
+    /* Segments with nothing left to deliver go now; the others when their events finish. */
+    for (size_t i = dq->segment_count; i-- > 0;)
+        if (dq->segments[i].live == 0)
+            delete_segment(dq, &dq->segments[i]);
+}
+
+static int make_directories(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(copy, 0700) != 0 && errno != EEXIST ? -1 : 0;
+    free(copy);
+    return rc;
+}
+
+disk_queue *disk_queue_open(uv_loop_t *loop, const disk_queue_options *options,
+                            disk_queue_recovered_fn recovered, void *user,
+                            disk_queue_recovery *stats, char *err, size_t err_cap)
+{
+    disk_queue_recovery ignored = {0};
+    if (!stats)
+        stats = &ignored;
+    *stats = (disk_queue_recovery){0};
+    if (make_directories(options->dir) != 0) {
+        snprintf(err, err_cap, "queue directory %s: %s", options->dir, strerror(errno));
+        return NULL;
+    }
+    disk_queue *dq = calloc(1, sizeof *dq);
+    if (!dq || !(dq->dir = strdup(options->dir))) {
+        free(dq);
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    dq->loop = loop;
+    dq->fd = -1;
+    char lock_path[4096];
+    snprintf(lock_path, sizeof lock_path, "%s/lock", options->dir);
+    dq->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (dq->lock_fd < 0 || flock(dq->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, err_cap, "queue directory %s: %s", options->dir,
+                 errno == EWOULDBLOCK ? "another event-router is using it" : strerror(errno));
+        if (dq->lock_fd >= 0)
+            close(dq->lock_fd);
+        free(dq->dir);
+        free(dq);
+        return NULL;
+    }
+    dq->healthy = true;
+    dq->max_bytes = options->max_bytes;
+    dq->segment_bytes = options->segment_bytes ? options->segment_bytes : 8u * 1024 * 1024;
+    dq->sync_interval_ms = (uint64_t)(options->sync_interval_seconds * 1000.0 + 0.5);
+    dq->next_id = 1;
+    if (list_segments(dq) != 0) {
+        snprintf(err, err_cap, "queue directory %s: %s", options->dir, strerror(errno));
+        close(dq->lock_fd);
+        free(dq->segments);
+        free(dq->dir);
+        free(dq);
+        return NULL;
+    }
+    recover(dq, recovered, user, stats);
+    dq->roll_next = true; /* never append behind a previous run's (possibly torn) tail */
+    if (!batch_target(dq) || open_target(dq) != 0) {
+        snprintf(err, err_cap, "queue directory %s: cannot create a segment: %s", options->dir,
+                 strerror(errno));
+        close(dq->lock_fd);
+        free(dq->segments);
+        free(dq->dir);
+        free(dq);
+        return NULL;
+    }
+    uv_timer_init(loop, &dq->timer);
+    dq->timer.data = dq;
+    return dq;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    disk_queue *dq = handle->data;
+    void (*closed)(void *) = dq->closed;
+    void *user = dq->closed_user;
+    close(dq->lock_fd);
+    free(dq->pending.bytes);
+    free(dq->waiters);
+    free(dq->segments);
+    free(dq->dir);
+    free(dq);
+    if (closed)
+        closed(user);
+}
+
+static void maybe_finish_close(disk_queue *dq)
+{
+    if (!dq->closing || dq->committing || dq->pending.len > 0 || dq->waiter_count > 0)
+        return;
+    if (dq->fd >= 0)
+        close(dq->fd);
+    dq->fd = -1;
+    uv_timer_stop(&dq->timer);
+    if (!uv_is_closing((uv_handle_t *)&dq->timer))
+        uv_close((uv_handle_t *)&dq->timer, on_timer_closed);
+}
+
+void disk_queue_close(disk_queue *dq, void (*closed)(void *user), void *user)
+{
+    dq->closing = true;
+    dq->closed = closed;
+    dq->closed_user = user;
+    maybe_commit(dq);
+    maybe_finish_close(dq);
+}
