@@ -9,6 +9,8 @@
 #   tools/fuzz.sh --no-build ...     run what build-fuzz/ holds (several runs side by side)
 # New inputs the fuzzer finds go to build-fuzz/corpus/<name>/ (kept between runs, never committed);
 # a crash leaves build-fuzz/artifacts/<name>/crash-* and fails the script. Exit 0: no crash.
+# FUZZ_SEED=N fixes libFuzzer's seed (tools/test.sh uses 1, so a CI run walks the same inputs as a
+# local run from a clean build-fuzz/); unset, every run draws a new one, as a campaign should.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-20}
@@ -52,7 +54,7 @@ for name in "${names[@]}"; do
   mkdir -p "$seeds" "$work" "$artifacts"
   echo "== fuzz ${name#fuzz_} (${seconds}s)"
   # The first directory receives what the run finds; the committed seeds are only read.
-  if ! "$dir/tests/fuzz/$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  if ! "$dir/tests/fuzz/$name" -max_total_time="$seconds" -seed="${FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" "$work" "$seeds" \
       </dev/null >"$dir/$name.log" 2>&1; then
     status=1

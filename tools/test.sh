@@ -26,6 +26,6 @@ for flavour in release asan; do
 done
 
 echo "== fuzz (each target ${FUZZ_SECONDS:-20}s)"
-tools/fuzz.sh --seconds "${FUZZ_SECONDS:-20}" || status=1
+FUZZ_SEED=${FUZZ_SEED:-1} tools/fuzz.sh --seconds "${FUZZ_SECONDS:-20}" || status=1
 
 exit $status

@@ -86,6 +86,10 @@ static void check_secret_not_quoted(const uint8_t *data, size_t size, const ynod
         at++; /* quoted: the text starts after the quote */
     if (at + len > size || memcmp(data + at, secret, len) != 0)
         return; /* escapes or multi-byte characters before it: not worth mapping */
+    /* The same text elsewhere (a mutated key named "evReplaceMesor") may be quoted rightly. */
+    if (memmem(data, size, secret, len) != data + at ||
+        memmem(data + at + 1, size - at - 1, secret, len))
+        return;
     uint8_t *changed = malloc(size);
     FUZZ_ASSERT(changed);
     memcpy(changed, data, size);

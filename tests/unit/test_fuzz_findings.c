@@ -208,8 +208,9 @@ static void test_empty_xsi_type_is_refused(void)
 }
 
 /* fuzz_checkpoint: a lastEventKey outside int64 (1e300, or 88 digits) was converted to int64_t,
- * which is undefined (UBSan stopped there); a restart then resumed from an arbitrary key. Now the
- * file is refused with a reason, as any other invalid checkpoint. */
+ * which is undefined (UBSan stopped there); a restart then resumed from an arbitrary key. A key
+ * past 2^53 read back as another integer after a save (cJSON keeps doubles). Now both files are
+ * refused with a reason, as any other invalid checkpoint. */
 static void test_checkpoint_key_outside_int64_is_refused(void)
 {
     char path[] = "/tmp/test_fuzz_findings_cp_XXXXXX";
@@ -219,7 +220,10 @@ static void test_checkpoint_key_outside_int64_is_refused(void)
         return;
     close(fd);
     const char *bad[] = {"{\"lastEventKey\":1e300}", "{\"lastEventKey\":-1e19}",
-                         "{\"lastEventKey\":9223372036854775808}", "{\"lastEventKey\":7.5}"};
+                         "{\"lastEventKey\":9223372036854775808}", "{\"lastEventKey\":7.5}",
+                         /* past 2^53: read back as another integer than the one written */
+                         "{\"lastEventKey\":0000000000746331336732224172}",
+                         "{\"lastEventKey\":9007199254740994}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         FILE *f = fopen(path, "w");
         fputs(bad[i], f);

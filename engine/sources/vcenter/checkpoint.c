@@ -50,10 +50,13 @@ int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t 
         cJSON_Delete(json);
         return -1;
     }
-    /* An edited or damaged file may hold any number; converting one outside int64 is undefined. */
+    /* An edited or damaged file may hold any number; converting one outside int64 is undefined,
+     * and past 2^53 a JSON number no longer reads back as the integer written (cJSON keeps a
+     * double). vCenter's keys are 32-bit, so such a key was never vCenter's. */
     double value = key->valuedouble;
-    if (!(value >= -0x1p63 && value < 0x1p63) || value != (double)(int64_t)value) {
-        snprintf(err, err_cap, "checkpoint %s: lastEventKey %g is not a 64-bit integer", path,
+    if (!(value >= -0x1p53 && value <= 0x1p53) || value != (double)(int64_t)value) {
+        snprintf(err, err_cap,
+                 "checkpoint %s: lastEventKey %.17g is not a 64-bit integer within +-2^53", path,
                  value);
         cJSON_Delete(json);
         return -1;
