@@ -150,3 +150,13 @@ void log_write(log_level level, const char *component, const char *fmt, ...)
                 component ? component : "-", message);
     }
 }
+
+void format_message(char *out, size_t cap, const char *fmt, ...)
+{
+    if (!out || cap == 0)
+        return;
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(out, cap, fmt, args);
+    va_end(args);
+}

@@ -46,4 +46,9 @@ void log_write(log_level level, const char *component, const char *fmt, ...)
 #define log_warn(component, ...) log_write(LOG_LEVEL_WARN, component, __VA_ARGS__)
 #define log_error(component, ...) log_write(LOG_LEVEL_ERROR, component, __VA_ARGS__)
 
+/* vsnprintf into a fixed buffer, for error and log messages that may be cut short on purpose
+ * (the caller's buffer bounds them); does nothing without a buffer. */
+void format_message(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

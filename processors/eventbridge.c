@@ -15,17 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-/* snprintf for messages that may be cut short on purpose: truncation is fine here. */
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out, cap, fmt, args);
-    va_end(args);
-}
-
 typedef struct eventbridge_state {
     uv_loop_t *loop;
     http_client *http; /* the engine's, for PutEvents */

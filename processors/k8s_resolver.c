@@ -1,6 +1,8 @@
 /* Kubernetes object reference -> destination URL, over the Kubernetes API. */
 #include "processors/k8s_resolver.h"
 
+#include "log.h"
+
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -8,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* snprintf for messages that may be cut short on purpose: truncation is fine here. */
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out, cap, fmt, args);
-    va_end(args);
-}
 
 /* Reads a small file whole, trimmed of trailing whitespace. NULL when it cannot be read. */
 static char *read_small_file(const char *path)

@@ -135,16 +135,6 @@ struct openfaas_state {
     size_t dispatchers_open;
 };
 
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out, cap, fmt, args);
-    va_end(args);
-}
-
 /* ---- the topic map --------------------------------------------------------------------------- */
 
 static int compare_topic_entries(const void *a, const void *b)

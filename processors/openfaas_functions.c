@@ -1,5 +1,7 @@
 #include "processors/openfaas_functions.h"
 
+#include "log.h"
+
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <curl/curl.h>
@@ -7,17 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* snprintf for messages that may be cut short on purpose. */
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out, cap, fmt, args);
-    va_end(args);
-}
 
 void openfaas_free_topics(char **topics, size_t count)
 {

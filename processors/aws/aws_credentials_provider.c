@@ -21,17 +21,6 @@
 #define RETRY_MIN_SECONDS 1.0
 #define RETRY_MAX_SECONDS 60.0
 
-/* snprintf for messages that may be cut short on purpose: truncation is fine here. */
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out, cap, fmt, args);
-    va_end(args);
-}
-
 typedef struct waiter {
     aws_credentials_done_fn done;
     void *user;

@@ -1,25 +1,14 @@
 /* EventBridge JSON 1.1 bodies and answers. */
 #include "processors/aws/eventbridge_api.h"
 
+#include "log.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* snprintf for messages that may be cut short on purpose: truncation is fine here. */
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void format_message(char *out, size_t cap, const char *fmt, ...)
-{
-    if (!out || cap == 0)
-        return;
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(out, cap, fmt, args);
-    va_end(args);
-}
 
 static size_t text_bytes(const char *text)
 {
