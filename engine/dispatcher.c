@@ -19,6 +19,7 @@ typedef struct delivery_job {
     struct delivery_job *next_ready;
     struct delivery_job *prev_all, *next_all; /* every live job, for abandon */
     bool in_attempt;
+    bool filtered; /* the processor acknowledged it without delivering (DELIVERY_FILTERED) */
     bool deadletter_pending; /* its dead-letter write failed: retried until written */
     int deadletter_tries;
     bool timer_started;
@@ -274,7 +275,9 @@ static void finish(delivery_job *job, bool delivered)
     event *ev = job->ev;
     d->busy++;
     bool kept = !delivered && d->keeping;
-    if (delivered) {
+    if (delivered && job->filtered) {
+        d->options.stats->filtered++;
+    } else if (delivered) {
         if (!d->options.type->fans_out)
             metrics_observe_latency(d->options.metrics,
                                     (double)(uv_hrtime() - ev->received_ns) / 1e9);
@@ -289,7 +292,7 @@ static void finish(delivery_job *job, bool delivered)
         d->busy--;
         return; /* still owned: retried until the line is written */
     }
-    if (!kept && !d->options.type->fans_out)
+    if (!kept && !job->filtered && !d->options.type->fans_out)
         metrics_processor_outcome(d->options.stats, ev->subject ? ev->subject : ev->type,
                                   delivered);
 
@@ -380,6 +383,11 @@ static void on_attempt_done(void *attempt, const delivery_result *result)
     d->attempts_running--;
     d->options.stats->in_flight--;
     job->attempts++;
+    if (result->status == DELIVERY_FILTERED) {
+        job->filtered = true;
+        finish(job, true);
+        return;
+    }
     if (!d->options.type->fans_out)
         metrics_count_response(d->options.stats, result->http_status);
 

@@ -17,6 +17,9 @@ typedef enum {
     DELIVERY_OK = 0, /* the target accepted the event */
     DELIVERY_RETRY,  /* transient: connection error, timeout, 408, 429, 5xx */
     DELIVERY_FAILED, /* final: any other 4xx, an event the target can never take */
+    /* acknowledged without delivery: the processor's own selection left the event out
+     * (EventBridge: no rule's pattern matches). Counted as filtered, not as delivered. */
+    DELIVERY_FILTERED,
 } delivery_status;
 
 typedef struct delivery_result {
@@ -48,7 +51,10 @@ typedef struct processor_type {
     int (*create)(const config_processor *config, const processor_services *services, void **state,
                   char *err, size_t err_cap);
     /* Makes one delivery attempt. done(attempt, result) is called exactly once, later (never from
-     * inside send). The processor may keep a reference to ev until then. */
+     * inside send). The processor may keep a reference to ev until then. Up to the delivery's
+     * maxInFlight attempts (at most one per ordering key) run at once, and each is answered on
+     * its own: a processor may gather several into one request (EventBridge batches PutEvents
+     * entries this way) and answer each with its own outcome. */
     void (*send)(void *state, event *ev, void *attempt, processor_attempt_done_fn done);
     /* Frees the state. Called once no attempt is in flight. */
     void (*destroy)(void *state);

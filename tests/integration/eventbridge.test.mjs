@@ -13,14 +13,17 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { startEventBridgeFake } from '../peers/eventbridge_fake.mjs';
 import {
-  freePort, makeTmpDir, postEvents, readDeadLetters, runBinary, SOURCE_DIR, startRouter, vcenterEvent, waitFor, writeConfig,
+  freePort, makeTmpDir, metricValue, parsePrometheus, postEvents, readDeadLetters, runBinary, SOURCE_DIR, startRouter, vcenterEvent, waitFor, writeConfig,
 } from './lib.mjs';
 
 const KEY_ID = 'AKIAEVENTROUTERTEST1';
 const SECRET = 'eventbridge/secret+key/0123456789abcdefXYZ';
 const RULE = 'arn:aws:events:us-west-1:123456789012:rule/vmware-event-router';
 
-function vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint, auth, delivery }) {
+// The rule VEBA's config names, as ListRules lists it: a pattern every test event matches.
+const ALL_EVENTS_RULE = { Name: 'vmware-event-router', Arn: RULE, EventPattern: '{"source":[{"prefix":""}]}', State: 'ENABLED', EventBusName: 'default' };
+
+function vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint, auth, delivery, extra = '' }) {
   // VEBA's aws_event_bridge processor block, unchanged but for the endpoint extension.
   return `apiVersion: event-router.vmware.com/v1alpha1
 kind: RouterConfig
@@ -40,7 +43,7 @@ eventProcessor:
     region: us-west-1
     ruleARN: ${RULE}
     endpoint: ${endpoint}
-${auth}
+${extra}${auth}
 metricsProvider:
   type: default
   name: metrics
@@ -63,19 +66,21 @@ const staticAuth = (secret = SECRET) => `    auth:
         accessKey: ${KEY_ID}
         secretKey: ${secret}`;
 
-async function startStack({ fake, auth = staticAuth(), env, delivery } = {}) {
+async function startStack({ fake, auth = staticAuth(), env, delivery, extra, waitReady = true } = {}) {
   const dir = makeTmpDir();
   const deadLetterDir = path.join(dir, 'deadletter');
   fs.mkdirSync(deadLetterDir);
   const [webhookPort, metricsPort] = [await freePort(), await freePort()];
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery }), dir);
+  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery, extra }), dir);
   const router = startRouter(configPath, [], { metricsPort, env });
-  await router.waitReady(10_000);
+  if (waitReady) await router.waitReady(10_000);
+  else await waitFor(async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200, { timeout: 10_000, what: 'router up' });
   return {
     router,
     dir,
     configPath,
     webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     deadLetters: () => readDeadLetters(path.join(deadLetterDir, 'veba-demo-aws-eventbridge.jsonl')),
     async cleanup() {
       await router.stop('SIGTERM', 10_000).catch(() => {});
@@ -93,6 +98,7 @@ describe('VEBA config, static keys, per-entry answers', () => {
     fake = await startEventBridgeFake({
       region: 'us-west-1',
       keys: { [KEY_ID]: { secret: SECRET } },
+      rules: [ALL_EVENTS_RULE],
       injectCall: (operation) => (operation === 'PutEvents' ? callFailures.shift() ?? null : null),
       injectEntry: (entry, detail) => {
         const plan = detail.data?.inject;
@@ -205,24 +211,30 @@ describe('a wrong secret', () => {
   let stack;
   const wrong = 'this-is-not-the-secret-0123456789';
   before(async () => {
-    fake = await startEventBridgeFake({ region: 'us-west-1', keys: { [KEY_ID]: { secret: SECRET } } });
-    stack = await startStack({ fake, auth: staticAuth(wrong) });
+    fake = await startEventBridgeFake({ region: 'us-west-1', keys: { [KEY_ID]: { secret: SECRET } }, rules: [ALL_EVENTS_RULE] });
+    stack = await startStack({ fake, auth: staticAuth(wrong), waitReady: false });
   });
   after(async () => {
     await stack?.cleanup();
     await fake?.close();
   });
 
-  test('is refused, named by key id, and never printed', async () => {
+  test('is refused, named by key id, and never printed; events are held, not lost', async () => {
+    // ListRules is the first call: it fails, so the router is not ready and holds what arrives.
     await postEvents(stack.webhookUrl, [vcenterEvent(1, { id: 'signed-wrong' })]);
-    await waitFor(() => stack.deadLetters().length === 1, { timeout: 15_000, what: 'dead letter' });
-    const [letter] = stack.deadLetters();
-    assert.match(letter.error, /HTTP 403 InvalidSignatureException: The request signature we calculated does not match/);
-    assert.match(letter.error, new RegExp(`key id ${KEY_ID}`));
-    assert.equal(letter.attempts, 1, 'a bad signature is final');
-    const exit = await stack.router.stop();
+    await waitFor(() => /ListRules to .*HTTP 403 InvalidSignatureException: The request signature we calculated does not match/.test(stack.router.stderr()), { timeout: 15_000, what: 'the refusal in the log' });
+    assert.match(stack.router.stderr(), new RegExp(`key id ${KEY_ID}`));
+    await waitFor(async () => metricValue(parsePrometheus(await (await fetch(`${stack.metricsUrl}/metrics`)).text()), 'event_router_eventbridge_held_events') === 1, { timeout: 10_000, what: 'one held event' });
+    const ready = await fetch(`${stack.metricsUrl}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(fake.state.calls.PutEvents, 0);
+    assert.deepEqual(stack.deadLetters(), []);
+    // Shutdown past its deadline leaves the held event in the disk queue for the next start.
+    const exit = await stack.router.stop('SIGTERM', 20_000);
     assert.equal(exit.code, 0, stack.router.stderr());
-    const everything = stack.router.stderr() + stack.router.stdout() + JSON.stringify(stack.deadLetters());
+    assert.match(stack.router.stderr(), /event signed-wrong kept in the disk queue for the next start/);
+    const letters = stack.deadLetters();
+    const everything = stack.router.stderr() + stack.router.stdout() + JSON.stringify(letters);
     assert.ok(!everything.includes(wrong), 'the secret leaked');
   });
 });
@@ -241,7 +253,7 @@ describe('aws_iam_role with web identity (STS fake)', () => {
       const c = stats.issued.find((x) => x.accessKeyId === id);
       return c && { secret: c.secretAccessKey, token: c.sessionToken };
     };
-    fake = await startEventBridgeFake({ region: 'us-west-1', keyLookup: issued });
+    fake = await startEventBridgeFake({ region: 'us-west-1', keyLookup: issued, rules: [ALL_EVENTS_RULE] });
     const dir = makeTmpDir();
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.fake-web-identity-token.sig\n');

@@ -13,6 +13,8 @@
 //           keyLookup: async (id) => key, rules: [{Name, Arn, EventPattern, State, EventBusName}],
 //           injectEntry: (entry, detail) => null | {code, message} (per-entry fault injection),
 //           injectCall: (operation) => null | {status, code, message} (whole-call faults)}
+// ListRules pages as AWS does: Limit 1..100 (default 100), NextToken opaque; state.rules may be
+// changed while running (a rule edited in AWS).
 import crypto from 'node:crypto';
 import http from 'node:http';
 import { verifySigV4 } from './sigv4_verify.mjs';
@@ -32,6 +34,8 @@ export async function startEventBridgeFake(options = {}) {
   const state = {
     accepted: [], // {eventId, entry, detail, keyId}
     calls: { PutEvents: 0, ListRules: 0 },
+    putCalls: [], // {entries, at}: every PutEvents call that passed validation, in order
+    listRulesBodies: [], // the body of every ListRules call
     refused: [], // {status, code, message}
     entryErrors: [], // {code, entry}
     rules: options.rules ?? [],
@@ -54,6 +58,7 @@ export async function startEventBridgeFake(options = {}) {
       return fail(res, 400, 'ValidationException', "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1");
     const total = entries.reduce((sum, e) => sum + entrySize(e), 0);
     if (total > 256 * 1024) return fail(res, 400, 'ValidationException', 'Total size of the entries in the request is over the limit.');
+    state.putCalls.push({ entries: entries.length, at: Date.now() });
     for (const e of entries) {
       const bus = e.EventBusName ?? 'default';
       const name = bus.startsWith('arn:') ? bus.split('/').pop() : bus;
@@ -84,6 +89,7 @@ export async function startEventBridgeFake(options = {}) {
 
   function listRules(res, body) {
     state.calls.ListRules += 1;
+    state.listRulesBodies.push(body);
     const limit = body.Limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) return fail(res, 400, 'ValidationException', 'Limit must be between 1 and 100');
     const bus = body.EventBusName ?? 'default';
