@@ -12,82 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { startEventBridgeFake } from '../peers/eventbridge_fake.mjs';
-import {
-  freePort, makeTmpDir, metricValue, parsePrometheus, postEvents, readDeadLetters, runBinary, SOURCE_DIR, startRouter, vcenterEvent, waitFor, writeConfig,
-} from './lib.mjs';
-
-const KEY_ID = 'AKIAEVENTROUTERTEST1';
-const SECRET = 'eventbridge/secret+key/0123456789abcdefXYZ';
-const RULE = 'arn:aws:events:us-west-1:123456789012:rule/vmware-event-router';
-
-// The rule VEBA's config names, as ListRules lists it: a pattern every test event matches.
-const ALL_EVENTS_RULE = { Name: 'vmware-event-router', Arn: RULE, EventPattern: '{"source":[{"prefix":""}]}', State: 'ENABLED', EventBusName: 'default' };
-
-function vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint, auth, delivery, extra = '' }) {
-  // VEBA's aws_event_bridge processor block, unchanged but for the endpoint extension.
-  return `apiVersion: event-router.vmware.com/v1alpha1
-kind: RouterConfig
-metadata:
-  name: router-config-aws
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:${webhookPort}
-    path: /webhook
-eventProcessor:
-  type: aws_event_bridge
-  name: veba-demo-aws-eventbridge
-  awsEventBridge:
-    eventBus: default
-    region: us-west-1
-    ruleARN: ${RULE}
-    endpoint: ${endpoint}
-${extra}${auth}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:${metricsPort}
-deadLetter:
-  dir: ${deadLetterDir}
-delivery:
-  timeout: 5s
-  connectTimeout: 2s
-  retries: ${delivery?.retries ?? 10}
-  backoffInitial: 20ms
-  backoffMax: 200ms
-`;
-}
-
-const staticAuth = (secret = SECRET) => `    auth:
-      type: aws_access_key
-      awsAccessKeyAuth:
-        accessKey: ${KEY_ID}
-        secretKey: ${secret}`;
-
-async function startStack({ fake, auth = staticAuth(), env, delivery, extra, waitReady = true } = {}) {
-  const dir = makeTmpDir();
-  const deadLetterDir = path.join(dir, 'deadletter');
-  fs.mkdirSync(deadLetterDir);
-  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery, extra }), dir);
-  const router = startRouter(configPath, [], { metricsPort, env });
-  if (waitReady) await router.waitReady(10_000);
-  else await waitFor(async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200, { timeout: 10_000, what: 'router up' });
-  return {
-    router,
-    dir,
-    configPath,
-    webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
-    deadLetters: () => readDeadLetters(path.join(deadLetterDir, 'veba-demo-aws-eventbridge.jsonl')),
-    async cleanup() {
-      await router.stop('SIGTERM', 10_000).catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { ALL_EVENTS_RULE, KEY_ID, SECRET, startStack, staticAuth } from './eventbridge_lib.mjs';
+import { makeTmpDir, metricValue, parsePrometheus, postEvents, runBinary, SOURCE_DIR, vcenterEvent, waitFor } from './lib.mjs';
 
 describe('VEBA config, static keys, per-entry answers', () => {
   let fake;
