@@ -6,7 +6,9 @@
  *                       (ms); POST /reset clears the latencies. Exits on SIGTERM or SIGINT.
  * A request with X-Amz-Target: AWSEvents.PutEvents is answered as EventBridge answers (every
  * entry accepted, one EventId each), each entry counted, its latency read from the benchsent
- * extension inside Detail. Signatures are not checked: that is the tests' business.
+ * extension inside Detail; AWSEvents.ListRules lists one rule, arn:aws:events:us-east-1:
+ * 123456789012:rule/bench, whose pattern matches every event. Signatures are not checked: that
+ * is the tests' business. /stats also gives `calls` (PutEvents calls).
  * With FAST_SINK_FUNCTIONS=N it is also a minimal OpenFaaS gateway: /system/namespaces names
  * openfaas-fn, /system/functions lists N functions (bench-1..N) whose topic annotation names
  * the benchmark's 64 subjects, and each POST /function/NAME is one count, its latency read from
@@ -48,16 +50,16 @@ static void answer_stats(sink *s, http_response *response)
     int len;
     if (s->delay_count == 0) {
         len = snprintf(s->stats, sizeof s->stats,
-                       "{\"count\":%llu,\"latency\":{\"n\":0,\"p50\":null,\"p99\":null,"
-                       "\"max\":null}}",
-                       s->count);
+                       "{\"count\":%llu,\"calls\":%llu,\"latency\":{\"n\":0,\"p50\":null,"
+                       "\"p99\":null,\"max\":null}}",
+                       s->count, s->calls);
     } else {
         qsort(s->delays_ms, s->delay_count, sizeof *s->delays_ms, compare_doubles);
         size_t n = s->delay_count;
         len = snprintf(s->stats, sizeof s->stats,
-                       "{\"count\":%llu,\"latency\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,"
-                       "\"max\":%.3f}}",
-                       s->count, n, percentile(s->delays_ms, n, 50),
+                       "{\"count\":%llu,\"calls\":%llu,\"latency\":{\"n\":%zu,\"p50\":%.3f,"
+                       "\"p99\":%.3f,\"max\":%.3f}}",
+                       s->count, s->calls, n, percentile(s->delays_ms, n, 50),
                        percentile(s->delays_ms, n, 99), percentile(s->delays_ms, n, 100));
     }
     response->status = 200;
@@ -142,6 +144,17 @@ static void handle(void *user, const http_request *request, http_response *respo
         return;
     }
     const char *target = http_request_header(request, "x-amz-target");
+    if (target && strcmp(target, "AWSEvents.ListRules") == 0) {
+        static const char rules[] =
+            "{\"Rules\":[{\"Name\":\"bench\",\"Arn\":\"arn:aws:events:us-east-1:123456789012:"
+            "rule/bench\",\"EventPattern\":\"{\\\"source\\\":[{\\\"prefix\\\":\\\"\\\"}]}\","
+            "\"State\":\"ENABLED\",\"EventBusName\":\"default\"}]}";
+        response->status = 200;
+        response->content_type = "application/x-amz-json-1.1";
+        response->body = rules;
+        response->body_len = sizeof rules - 1;
+        return;
+    }
     if (target && strcmp(target, "AWSEvents.PutEvents") == 0) {
         size_t entries = record_put_events(s, request);
         s->count += entries;

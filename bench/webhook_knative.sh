@@ -11,7 +11,8 @@
 #   QUEUES=disk bench/webhook_knative.sh   runs one queue type only
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
-#                                        the C sink answers PutEvents and counts entries
+#                                        the C sink answers ListRules and PutEvents and counts
+#                                        entries; EB_MAX_ENTRIES=1 turns batching off
 #   PROCESSOR=openfaas FUNCTIONS=3 ...   webhook -> OpenFaaS sync (bench/webhook_openfaas.sh):
 #                                        the C sink is the gateway, FUNCTIONS match every event
 #   bench/webhook_knative.sh [LOAD_SECONDS=20] [LATENCY_RATE=5000] [LATENCY_SECONDS=10]
@@ -88,6 +89,7 @@ case "$processor" in
     eventBus: default
     ruleARN: arn:aws:events:us-east-1:123456789012:rule/bench
     endpoint: http://127.0.0.1:$sink_port/
+    batch: {maxEntries: ${EB_MAX_ENTRIES:-10}, maxDelay: 20ms}
     auth:
       type: aws_access_key
       awsAccessKeyAuth: {accessKey: AKIABENCHMARK0000001, secretKey: bench-secret-key-0123456789}" ;;
@@ -150,12 +152,16 @@ YAML
 
   echo "bench: $queue queue: sustained load, wrk ${load_seconds}s -> router" >&2
   before=$(sink_stat j.count)
+  calls_before=$(sink_stat 'j.calls ?? 0')
   t0=$(date +%s.%N)
   wrk -t2 -c64 -d"${load_seconds}s" -s bench/post_event.lua "$webhook" >"$work/wrk_router.txt"
   # Let the router drain what it took in (bounded), then count deliveries over the whole span.
   settle
   t1=$(date +%s.%N)
   delivered=$(( $(sink_stat j.count) - before ))
+  calls=$(( $(sink_stat 'j.calls ?? 0') - calls_before ))
+  calls_per_s=$(awk -v n="$calls" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+  per_call=$(awk -v n="$delivered" -v c="$calls" 'BEGIN {printf "%.1f", c ? n / c : 0}')
   wrk_router_rps=$(awk '/^Requests\/sec:/ {print $2}' "$work/wrk_router.txt")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$work/wrk_router.txt")
   # Deliveries are invocations for OpenFaaS: each event is one per matching function.
@@ -186,7 +192,7 @@ YAML
   rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$router_pid/status")
   kill -TERM "$router_pid"
   wait "$router_pid" || echo "bench: router exited with $?" >&2
-  results[$queue]="$sustained|${wrk_router_rps} (non-2xx: ${non2xx:-0})|$p50|$p99|$measured / $gen_failed|$fsyncs_per_s|$fsyncs_per_event|$((rss_kb / 1024)) MiB|$deliveries"
+  results[$queue]="$sustained|${wrk_router_rps} (non-2xx: ${non2xx:-0})|$p50|$p99|$measured / $gen_failed|$fsyncs_per_s|$fsyncs_per_event|$((rss_kb / 1024)) MiB|$deliveries|$calls_per_s ($per_call entries/call)"
 
 done
 
@@ -204,7 +210,7 @@ row() { # LABEL FIELD: one line with the field of every queue type
 {
   case "$processor" in
     knative) echo "event-router bench: webhook -> knative (binary), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
-    eventbridge) echo "event-router bench: webhook -> EventBridge (one entry per PutEvents call, SigV4), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
+    eventbridge) echo "event-router bench: webhook -> EventBridge (batch.maxEntries ${EB_MAX_ENTRIES:-10}, SigV4), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" ;;
     openfaas) echo "event-router bench: webhook -> OpenFaaS sync, $functions matching function(s) per event, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores" ;;
   esac
   header=$(printf '%-44s' "metric")
@@ -219,6 +225,7 @@ row() { # LABEL FIELD: one line with the field of every queue type
   row "fsyncs per event at ${latency_rate}/s" 7
   row "router peak RSS (VmHWM)" 8
   [ "$processor" = openfaas ] && row "invocations/s" 9
+  [ "$processor" = eventbridge ] && row "PutEvents calls/s (wrk ${load_seconds}s)" 10
   printf '%-44s %s\n' "sink / latency generator" "$sink_name / $gen_name"
   printf '%-44s %s\n' "ceiling: wrk -> sink directly (req/s)" "$sink_rps"
   if [ -n "${results[disk]:-}" ] && [ -n "${results[memory]:-}" ]; then
