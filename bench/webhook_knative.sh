@@ -137,7 +137,7 @@ delivery:
   retries: 3
   backoffInitial: 100ms
   backoffMax: 1s
-  maxInFlight: 64
+  maxInFlight: ${MAX_IN_FLIGHT:-64}
 queue:
   capacity: 4096
   type: $queue
@@ -154,7 +154,7 @@ YAML
   before=$(sink_stat j.count)
   calls_before=$(sink_stat 'j.calls ?? 0')
   t0=$(date +%s.%N)
-  wrk -t2 -c64 -d"${load_seconds}s" -s bench/post_event.lua "$webhook" >"$work/wrk_router.txt"
+  wrk -t2 -c"${WRK_CONNECTIONS:-64}" -d"${load_seconds}s" -s "bench/${WRK_SCRIPT:-post_event.lua}" "$webhook" >"$work/wrk_router.txt"
   # Let the router drain what it took in (bounded), then count deliveries over the whole span.
   settle
   t1=$(date +%s.%N)
