@@ -96,6 +96,9 @@ struct eventbridge_state {
     double tokens;
     uint64_t tokens_at_ms;
 
+    char **resources; /* every entry's Resources (resources:) */
+    size_t resource_count;
+
     /* rules */
     char **rule_arns;
     size_t rule_count;
@@ -537,12 +540,15 @@ static bool build_entry(eventbridge_state *st, pending_entry *p)
         .detail_type = detail_type_of(ev),
         .detail = p->detail,
         .event_bus_name = st->event_bus,
+        .resources = (const char *const *)st->resources,
+        .resource_count = st->resource_count,
     };
     p->entry.has_time = ev->time && aws_parse_iso8601(ev->time, &p->entry.time);
     p->size = eventbridge_entry_size(&p->entry);
     if (p->size > EVENTBRIDGE_MAX_CALL_BYTES) {
         set_result(&p->result, DELIVERY_FAILED, 0,
-                   "the entry is %zu bytes as AWS counts them (Time, Source, DetailType, Detail), "
+                   "the entry is %zu bytes as AWS counts them (Time, Source, DetailType, Detail, "
+                   "Resources), "
                    "more than PutEvents takes in one call (%d)",
                    p->size, EVENTBRIDGE_MAX_CALL_BYTES);
         return false;
@@ -553,7 +559,8 @@ static bool build_entry(eventbridge_state *st, pending_entry *p)
 /* Rules known: p is filtered, refused, or queued for a call. Never answers synchronously. */
 static void route_entry(eventbridge_state *st, pending_entry *p)
 {
-    if (eventbridge_rule_set_match(st->rules, p->ev, detail_type_of(p->ev), NULL, 0) < 0) {
+    if (eventbridge_rule_set_match(st->rules, p->ev, detail_type_of(p->ev),
+                                   (const char *const *)st->resources, st->resource_count) < 0) {
         set_result(&p->result, DELIVERY_FILTERED, 0, "%s", "no rule's EventPattern matches");
         answer_later(p);
         return;
@@ -876,6 +883,9 @@ static void state_free(eventbridge_state *st)
     for (size_t i = 0; i < st->rule_count; i++)
         free(st->rule_arns[i]);
     free(st->rule_arns);
+    for (size_t i = 0; i < st->resource_count; i++)
+        free(st->resources[i]);
+    free(st->resources);
     sigv4_signer_free(&st->signer);
     free(st->region);
     free(st->event_bus);
@@ -956,6 +966,14 @@ static int copy_rules(eventbridge_state *st, const config_eventbridge *c)
         if (!(st->rule_arns[i] = strdup(c->rule_arns[i])))
             return -1;
         st->rule_count++;
+    }
+    st->resources = calloc(c->resource_count ? c->resource_count : 1, sizeof *st->resources);
+    if (!st->resources)
+        return -1;
+    for (size_t i = 0; i < c->resource_count; i++) {
+        if (!(st->resources[i] = strdup(c->resources[i])))
+            return -1;
+        st->resource_count++;
     }
     return 0;
 }

@@ -116,6 +116,8 @@ typedef struct config_eventbridge {
     int batch_max_entries;          /* batch.maxEntries, 1..10; default 10 */
     double batch_max_delay_seconds; /* batch.maxDelay; default 0.02 */
     int rate_limit;                 /* rateLimit: PutEvents calls per second; 0: none */
+    char **resources;               /* resources: every entry's Resources (ARNs); none by default */
+    size_t resource_count;
 } config_eventbridge;
 
 typedef struct config_header {

@@ -1,7 +1,8 @@
 /* The awsEventBridge block of an aws_event_bridge processor. VEBA's keys keep their meaning
  * (region, eventBus, ruleARN, auth: aws_access_key | aws_iam_role); `auth` may be left out for
  * the default credential chain. Our extensions: endpoint, rules, ruleRefresh, batch {maxEntries,
- * maxDelay}, rateLimit, and sessionToken / secretKeyFile / ${ENV} in awsAccessKeyAuth. */
+ * maxDelay}, rateLimit, resources, and sessionToken / secretKeyFile / ${ENV} in awsAccessKeyAuth.
+ */
 #include "config/config_sections.h"
 
 #include <ctype.h>
@@ -12,6 +13,8 @@
 #define DEFAULT_RULE_REFRESH_SECONDS 300.0
 #define DEFAULT_BATCH_MAX_ENTRIES 10
 #define DEFAULT_BATCH_MAX_DELAY_SECONDS 0.02
+/* What the processor's rule matching looks at (EVENT_VIEW_MAX_RESOURCES in event_view.h). */
+#define MAX_RESOURCES 16
 
 static void error_at_value(config_checker *ck, const ynode *parent, const char *path,
                            const char *key, const char *fmt, const char *detail)
@@ -139,6 +142,34 @@ static void read_rules(config_checker *ck, const ynode *settings, const char *pa
     }
 }
 
+/* resources: [ARN, ...], the Resources of every entry (rules may match on them). */
+static void read_resources(config_checker *ck, const ynode *settings, const char *path,
+                           config_eventbridge *out)
+{
+    char field[256];
+    const ynode *resources = check_seq(ck, settings, path, "resources", false);
+    if (!resources)
+        return;
+    if (resources->item_count > MAX_RESOURCES) {
+        check_path(field, sizeof field, path, "resources");
+        check_error_at(ck, resources->line, resources->col, field, "at most %d ARNs, got %zu",
+                       MAX_RESOURCES, resources->item_count);
+        return;
+    }
+    out->resources = calloc(resources->item_count ? resources->item_count : 1, sizeof(char *));
+    for (size_t i = 0; out->resources && i < resources->item_count; i++) {
+        const ynode *item = resources->items[i];
+        snprintf(field, sizeof field, "%s.resources[%zu]", path, i);
+        if (item->kind != YNODE_SCALAR || item->is_null || strncmp(item->scalar, "arn:", 4) != 0 ||
+            strlen(item->scalar) > 1600)
+            check_error_at(ck, item->line, item->col, field,
+                           "expected an ARN (arn:<partition>:<service>:...), got '%.120s'",
+                           item->kind == YNODE_SCALAR && !item->is_null ? item->scalar : "");
+        else if ((out->resources[out->resource_count] = strdup(item->scalar)))
+            out->resource_count++;
+    }
+}
+
 static void read_batch(config_checker *ck, const ynode *settings, const char *path,
                        config_eventbridge *out)
 {
@@ -160,7 +191,8 @@ void config_read_eventbridge(config_checker *ck, const ynode *settings, const ch
     out->batch_max_delay_seconds = DEFAULT_BATCH_MAX_DELAY_SECONDS;
     check_known_keys(ck, settings, path,
                      (const char *const[]){"region", "eventBus", "ruleARN", "auth", "endpoint",
-                                           "rules", "ruleRefresh", "batch", "rateLimit", NULL});
+                                           "rules", "ruleRefresh", "batch", "rateLimit",
+                                           "resources", NULL});
     if (check_string(ck, settings, path, "region", true, &out->region) && !is_region(out->region)) {
         error_at_value(ck, settings, path, "region",
                        "expected an AWS region such as us-east-1, got '%.40s'", out->region);
@@ -185,6 +217,7 @@ void config_read_eventbridge(config_checker *ck, const ynode *settings, const ch
     check_duration(ck, settings, path, "ruleRefresh", &out->rule_refresh_seconds);
     read_batch(ck, settings, path, out);
     check_int(ck, settings, path, "rateLimit", 1, 1000000, &out->rate_limit);
+    read_resources(ck, settings, path, out);
     config_read_auth(ck, settings, path, (1u << AUTH_AWS_ACCESS_KEY) | (1u << AUTH_AWS_IAM_ROLE),
                      &out->auth);
 }
@@ -196,6 +229,9 @@ void config_eventbridge_clear(config_eventbridge *eventbridge)
     for (size_t i = 0; i < eventbridge->rule_count; i++)
         free(eventbridge->rule_arns[i]);
     free(eventbridge->rule_arns);
+    for (size_t i = 0; i < eventbridge->resource_count; i++)
+        free(eventbridge->resources[i]);
+    free(eventbridge->resources);
     config_auth_clear(&eventbridge->auth);
     free(eventbridge->endpoint);
     memset(eventbridge, 0, sizeof *eventbridge);

@@ -149,3 +149,29 @@ describe('a rule not on the bus at start', () => {
     assert.doesNotMatch(stack.router.stderr(), /Sanitizer|runtime error/);
   });
 });
+
+describe('resources', () => {
+  let fake;
+  let stack;
+  const INSTANCE = 'arn:aws:ec2:us-west-1:123456789012:instance/i-0abc';
+  before(async () => {
+    fake = await startEventBridgeFake({ region: 'us-west-1', keys: KEY, rules: [rule(RULE, { resources: [INSTANCE], 'detail-type': ['VmPoweredOnEvent'] })] });
+    stack = await startStack({ fake, extra: `    resources:\n      - ${INSTANCE}\n      - arn:vmware:vcenter::vc01:datacenter/dc-2\n` });
+  });
+  after(async () => {
+    await stack?.cleanup();
+    await fake?.close();
+  });
+
+  test('every entry carries the configured Resources, and rules match on them', async () => {
+    const events = Array.from({ length: 10 }, (_, i) => vcenterEvent(i, { id: `res-${i}` }));
+    await postEvents(stack.webhookUrl, events);
+    const on = events.filter((e) => e.subject === 'VmPoweredOnEvent');
+    await waitFor(() => on.every((e) => accepted(fake, e.id) === 1), { timeout: 15_000, what: 'entries with Resources' });
+    await sleep(300);
+    assert.equal(fake.state.accepted.length, on.length);
+    for (const a of fake.state.accepted) assert.deepEqual(a.entry.Resources, [INSTANCE, 'arn:vmware:vcenter::vc01:datacenter/dc-2']);
+    const exit = await stack.router.stop();
+    assert.equal(exit.code, 0, stack.router.stderr());
+  });
+});

@@ -150,6 +150,35 @@ static void test_extensions(void)
     config_errors_free(&errors);
 }
 
+static void test_resources(void)
+{
+    const char *yaml = "type: aws_event_bridge\nname: eb\nawsEventBridge:\n"
+                       "  region: us-east-1\n  eventBus: veba\n"
+                       "  rules: [arn:aws:events:us-east-1:123456789012:rule/veba/b]\n"
+                       "  resources:\n"
+                       "    - arn:aws:ec2:us-east-1:123456789012:instance/i-0abc\n"
+                       "    - arn:vmware:vcenter::vc01:datacenter/dc-2\n";
+    config_processor p;
+    config_errors errors = {0};
+    read_processor(yaml, &p, &errors);
+    CHECK(errors.count == 0);
+    CHECK(p.eventbridge.resource_count == 2);
+    CHECK_STR(p.eventbridge.resource_count == 2 ? p.eventbridge.resources[1] : NULL,
+              "arn:vmware:vcenter::vc01:datacenter/dc-2");
+    config_processor_clear(&p);
+    config_errors_free(&errors);
+
+    const char *bad = "type: aws_event_bridge\nname: eb\nawsEventBridge:\n"
+                      "  region: us-east-1\n  eventBus: veba\n"
+                      "  rules: [arn:aws:events:us-east-1:123456789012:rule/veba/b]\n"
+                      "  resources: [i-0abc]\n"; /* line 7 */
+    read_processor(bad, &p, &errors);
+    CHECK(has_error(&errors, "p.yaml:7:15: eventProcessor.awsEventBridge.resources[0]: expected an "
+                             "ARN (arn:<partition>:<service>:...), got 'i-0abc'"));
+    config_processor_clear(&p);
+    config_errors_free(&errors);
+}
+
 static void test_errors_name_the_place(void)
 {
     const char *yaml = "type: aws_event_bridge\nname: eb\nawsEventBridge:\n"
@@ -260,6 +289,7 @@ int main(void)
     RUN_TEST(test_veba_block_reads_unchanged);
     RUN_TEST(test_iam_role_and_no_auth);
     RUN_TEST(test_extensions);
+    RUN_TEST(test_resources);
     RUN_TEST(test_errors_name_the_place);
     RUN_TEST(test_secrets_never_in_errors);
     RUN_TEST(test_whole_config_loads);
