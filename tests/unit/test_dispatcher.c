@@ -38,9 +38,10 @@ static void fake_attempt_fire(uv_timer_t *timer)
     int id = atoi(a->ev->id);
     int attempt = ++t->attempts_by_id[id];
     delivery_result result = {.status = t->decide(a->ev, attempt), .retry_after_seconds = -1};
-    result.http_status = result.status == DELIVERY_OK      ? 202
-                         : result.status == DELIVERY_RETRY ? 503
-                                                           : 400;
+    result.http_status = result.status == DELIVERY_OK         ? 202
+                         : result.status == DELIVERY_RETRY    ? 503
+                         : result.status == DELIVERY_FILTERED ? 0
+                                                              : 400;
     snprintf(result.error, sizeof result.error, "HTTP %ld from fake", result.http_status);
     if (result.status == DELIVERY_OK)
         snprintf(t->delivered_order[t->delivered_count++], 16, "%s", a->ev->id);
@@ -209,6 +210,31 @@ static delivery_status flaky(const event *ev, int attempt)
 {
     (void)ev;
     return attempt % 2 == 1 ? DELIVERY_RETRY : DELIVERY_OK;
+}
+
+/* Even ids are left out by the processor's own selection (EventBridge: no rule matches). */
+static delivery_status filter_even(const event *ev, int attempt)
+{
+    (void)attempt;
+    return atoi(ev->id) % 2 == 0 ? DELIVERY_FILTERED : DELIVERY_OK;
+}
+
+static void test_filtered_is_acked_and_counted_not_delivered(void)
+{
+    harness h;
+    harness_init(&h, filter_even, 3, 4);
+    for (int i = 0; i < 10; i++)
+        submit(&h, i, "VmPoweredOnEvent");
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    CHECK(h.done_delivered == 10); /* acknowledged: the source may advance past them */
+    CHECK(h.done_dead == 0);
+    CHECK(h.stats->filtered == 5);
+    CHECK(h.stats->delivered == 5);
+    CHECK(h.stats->retries == 0);
+    CHECK(h.stats->responses_by_class[0] == 0); /* no HTTP answer is not a transport error */
+    CHECK(h.stats->subject_count == 1 && h.stats->subjects[0].success == 5);
+    CHECK(read_deadletters(&h) == NULL);
+    harness_finish(&h);
 }
 
 static void test_every_event_is_acked_once(void)
@@ -403,6 +429,7 @@ static void test_abandon_ends_a_failing_dead_letter(void)
 int main(void)
 {
     RUN_TEST(test_every_event_is_acked_once);
+    RUN_TEST(test_filtered_is_acked_and_counted_not_delivered);
     RUN_TEST(test_transient_failures_are_retried);
     RUN_TEST(test_exhausted_retries_are_dead_lettered);
     RUN_TEST(test_final_failure_is_not_retried);
