@@ -73,6 +73,18 @@ static void test_convert_repairs_invalid_utf8(void)
     cJSON_Delete(object);
 }
 
+/* Regression: an exp claim of 1e300 made (uint64_t)(lifetime * 1000.0) undefined behaviour
+ * (UBSan: "outside the range of representable values"). Clamped to a year. Payloads are
+ * base64url of {"exp":1e300,"iat":0}, {"exp":3600,"iat":0}, {"exp":-5,"iat":0}. */
+static void test_jwt_lifetime_clamped(void)
+{
+    CHECK(horizon_jwt_lifetime_ms("h.eyJleHAiOjFlMzAwLCJpYXQiOjB9.s") ==
+          (uint64_t)365 * 24 * 60 * 60 * 1000);
+    CHECK(horizon_jwt_lifetime_ms("h.eyJleHAiOjM2MDAsImlhdCI6MH0.s") == 3600u * 1000);
+    CHECK(horizon_jwt_lifetime_ms("h.eyJleHAiOi01LCJpYXQiOjB9.s") == 0);
+    CHECK(horizon_jwt_lifetime_ms("not-a-jwt") == 0);
+}
+
 static void test_fields_refused_with_reason(void)
 {
     const struct {
@@ -219,6 +231,7 @@ int main(void)
 {
     RUN_TEST(test_convert_router_format);
     RUN_TEST(test_convert_repairs_invalid_utf8);
+    RUN_TEST(test_jwt_lifetime_clamped);
     RUN_TEST(test_fields_refused_with_reason);
     RUN_TEST(test_time_format);
     RUN_TEST(test_url_encode);
