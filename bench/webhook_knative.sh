@@ -9,6 +9,7 @@
 # table and writes bench/results/latest.txt. Runs in under 3 minutes. The latency generator is
 # likewise bench/rate_gen.c when built, else rate_gen.mjs.
 #   QUEUES=disk bench/webhook_knative.sh   runs one queue type only
+#   SYNC_INTERVAL=0ms ...                the disk queue's queue.syncInterval (default: the router's)
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
 #                                        the C sink answers ListRules and PutEvents and counts
@@ -142,6 +143,7 @@ queue:
   capacity: 4096
   type: $queue
   dir: $work/queue-$queue
+${SYNC_INTERVAL:+  syncInterval: $SYNC_INTERVAL}
 YAML
 
   "$bin" -config "$work/config.yaml" -log-level warn 2>"$work/router.log" &

@@ -1,6 +1,7 @@
 #include "deadletter.h"
 
 #include "log.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -62,63 +63,9 @@ const char *deadletter_dir(const deadletter *dl)
     return dl->dir;
 }
 
-/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. Returns
- * the length of the sequence at p, or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *p, size_t left)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t len = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
-                 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-                 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                                : 0;
-    if (len == 0 || len > left)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-        return 0;
-    return len;
-}
-
 bool deadletter_utf8_valid(const char *text, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)text;
-    for (size_t at = 0; at < len;) {
-        size_t n = utf8_sequence(p + at, len - at);
-        if (n == 0)
-            return false;
-        at += n;
-    }
-    return true;
-}
-
-/* Each byte that is not part of valid UTF-8 becomes U+FFFD. cJSON escapes every control
- * character and passes other bytes through, so such bytes only occur inside strings, and the
- * result is still the same JSON with readable strings. */
-static char *replace_invalid_utf8(const char *text, size_t len)
-{
-    char *out = malloc(len * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)text;
-    for (size_t at = 0; at < len;) {
-        size_t n = utf8_sequence(p + at, len - at);
-        if (n == 0) {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            at++;
-            continue;
-        }
-        memcpy(out + o, p + at, n);
-        o += n;
-        at += n;
-    }
-    out[o] = '\0';
-    return out;
+    return utf8_valid(text, len);
 }
 
 static char *base64(const char *bytes, size_t len)
@@ -152,7 +99,9 @@ char *deadletter_format_line(const char *processor, const event *ev, int attempt
     /* Not UTF-8 (an attribute or a JSON string of the event held other bytes): the line keeps
      * "event" readable with U+FFFD in their place, and "event_base64" keeps the event's exact
      * bytes, so a replay can restore it. */
-    char *readable = replace_invalid_utf8(text, strlen(text));
+    /* cJSON escapes every control character and passes other bytes through, so such bytes only
+     * occur inside strings, and the readable form is still the same JSON. */
+    char *readable = utf8_replace_invalid(text, strlen(text));
     cJSON *original = event_to_json(ev);
     char *exact = original ? cJSON_PrintUnformatted(original) : NULL;
     cJSON_Delete(original);

@@ -15,6 +15,7 @@
 #include "metrics/metrics_server.h"
 #include "processors/processor.h"
 #include "lua/script_chain.h"
+#include "script_deadletter.h"
 #include "sources/source.h"
 
 #include <inttypes.h>
@@ -47,6 +48,7 @@ struct engine {
     disk_queue *journal; /* NULL: memory queue */
     http_client *http;
     deadletter *deadletter;
+    script_deadletters *script_deadletters; /* the scripts' dead letters waiting to be written */
     metrics_server *metrics_server;
     engine_source *sources;
     size_t source_count;
@@ -105,6 +107,7 @@ static void queue_samples(void *user, metrics_queue_sample *out)
     for (size_t i = 0; i < e->processor_count; i++)
         if (e->processors[i].dispatcher)
             out->deadletter_pending += dispatcher_deadletter_pending(e->processors[i].dispatcher);
+    out->deadletter_pending += script_deadletters_pending(e->script_deadletters);
     out->deadletter_write_failures = e->deadletter ? deadletter_write_failures(e->deadletter) : 0;
     if (e->journal) {
         out->disk_bytes = disk_queue_bytes(e->journal);
@@ -121,6 +124,8 @@ bool engine_ready(const engine *e)
     if (e->journal && !disk_queue_healthy(e->journal))
         return false;
     /* A dead letter that cannot be written is an alarm: readiness says so until it is. */
+    if (script_deadletters_pending(e->script_deadletters) > 0)
+        return false;
     for (size_t i = 0; i < e->processor_count; i++)
         if (e->processors[i].dispatcher &&
             dispatcher_deadletter_pending(e->processors[i].dispatcher) > 0)
@@ -241,19 +246,26 @@ static void on_delivery_done(void *owner, event *ev, dispatch_outcome outcome, c
     event_finished(e, ev);
 }
 
-/* An event the scripts could not pass on is kept in the "scripts" dead-letter file. */
+/* The scripts' dead letter of ev is written (or, past the shutdown deadline, logged or kept on
+ * disk): only now is the event finished. */
+static void on_script_dead_letter_done(void *owner, event *ev, script_deadletter_outcome outcome)
+{
+    engine *e = owner;
+    if (outcome == SCRIPT_DEADLETTER_KEPT) {
+        leave_delivery(e, ev);
+        return;
+    }
+    e->metrics->events_dead_lettered++;
+    event_finished(e, ev);
+}
+
+/* An event the scripts could not pass on is kept in the "scripts" dead-letter file; it is
+ * finished once its line is written (script_deadletter.h: a failed write is retried). */
 static void dead_letter_from_scripts(engine *e, event *ev, const char *error)
 {
-    e->metrics->events_dead_lettered++;
-    if (!deadletter_write(e->deadletter, "scripts", ev, 0, error)) {
-        /* Not retried (the scripts' verdict is final): the log is the last place left. */
-        char *line = deadletter_format_line("scripts", ev, 0, error);
-        log_error("engine", "event %s: its dead letter could not be written and follows: %s",
-                  ev->id, line ? line : "(out of memory)");
-        free(line);
-    }
     trace(e, ev, TRACE_DEADLETTER, "scripts", error);
     log_warn("engine", "event %s dead-lettered by the scripts: %s", ev->id, error);
+    script_deadletters_write(e->script_deadletters, ev, error);
 }
 
 static engine_processor *engine_find_processor(engine *e, const char *name)
@@ -408,10 +420,8 @@ static void engine_dispatch(engine *e, event *ev)
         event_finished(e, ev);
     } else if (verdict == SCRIPT_DEADLETTER) {
         dead_letter_from_scripts(e, ev, result.error);
-        event_finished(e, ev);
     } else if (!route_event(e, ev, &result, err, sizeof err)) {
         dead_letter_from_scripts(e, ev, err);
-        event_finished(e, ev);
     }
     script_result_clear(&result);
 }
@@ -477,6 +487,13 @@ static void on_journal_closed(void *user)
     maybe_finish_shutdown(e);
 }
 
+static void on_script_deadletters_closed(void *user)
+{
+    engine *e = user;
+    e->handles_open--;
+    maybe_finish_shutdown(e);
+}
+
 static void maybe_finish_shutdown(engine *e)
 {
     if (!e->shutting_down || e->in_delivery > 0 ||
@@ -512,6 +529,12 @@ static void maybe_finish_shutdown(engine *e)
         e->handles_open = 2;
         uv_close((uv_handle_t *)&e->shutdown_timer, on_handle_closed);
         uv_close((uv_handle_t *)&e->drain, on_handle_closed);
+        if (e->script_deadletters) {
+            e->handles_open++;
+            script_deadletters *sd = e->script_deadletters;
+            e->script_deadletters = NULL;
+            script_deadletters_close(sd, on_script_deadletters_closed, e);
+        }
         if (e->journal) {
             /* Its last commit (finished records) is written before it closes. */
             e->handles_open++;
@@ -546,6 +569,7 @@ static void on_shutdown_deadline(uv_timer_t *timer)
         while ((ev = event_queue_pop(&e->queue)))
             engine_dispatch(e, ev);
     }
+    script_deadletters_abandon(e->script_deadletters, keep);
     for (size_t i = 0; i < e->processor_count; i++)
         if (e->processors[i].dispatcher)
             dispatcher_abandon(e->processors[i].dispatcher, "not delivered before shutdown", keep);
@@ -847,13 +871,17 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
     }
     e->deadletter = deadletter_open(cfg->deadletter_dir ? cfg->deadletter_dir : "./deadletter",
                                     reason, sizeof reason);
+    if (e->deadletter)
+        e->script_deadletters =
+            script_deadletters_new(loop, e->deadletter, on_script_dead_letter_done, e);
     if (e->deadletter && cfg->scripts_dir &&
         !(e->scripts = load_scripts(cfg, reason, sizeof reason))) {
         snprintf(err, err_cap, "scripts: %s", reason);
         abort_start(e);
         return NULL;
     }
-    if (!e->http || !e->deadletter || start_processors(e, reason, sizeof reason) != 0 ||
+    if (!e->http || !e->deadletter || !e->script_deadletters ||
+        start_processors(e, reason, sizeof reason) != 0 ||
         start_sources(e, reason, sizeof reason) != 0) {
         snprintf(err, err_cap, "%s", reason[0] ? reason : "out of memory");
         abort_start(e);

@@ -1,5 +1,7 @@
 #include "event.h"
 
+#include "utf8.h"
+
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -289,14 +291,16 @@ const char *event_ordering_key(const event *ev)
     return ev->subject;
 }
 
+/* Text data travels as a "data" string in structured mode; a JSON string must be UTF-8 (without
+ * NUL, which a C string cannot keep), so any other bytes, even under a text type, are opaque and
+ * travel as "data_base64". */
 static bool data_is_text(const event *ev)
 {
     const char *ct = ev->datacontenttype;
-    if (!ct)
+    if (!ct || (strncasecmp(ct, "text/", 5) != 0 && !strstr(ct, "xml")))
         return false;
-    if (strncasecmp(ct, "text/", 5) == 0)
-        return memchr(ev->data, '\0', ev->data_len) == NULL;
-    return strstr(ct, "xml") != NULL && memchr(ev->data, '\0', ev->data_len) == NULL;
+    return memchr(ev->data, '\0', ev->data_len) == NULL &&
+           utf8_valid((const char *)ev->data, ev->data_len);
 }
 
 cJSON *event_to_json(const event *ev)

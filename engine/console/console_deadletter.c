@@ -1,10 +1,12 @@
 /* `deadletter list|show|replay` and the dead-letter lookup of `replay ID`. The files are
- * <dir>/<processor>.jsonl, one {time, processor, attempts, error, event} object per line
+ * <dir>/<processor>.jsonl, one {time, processor, attempts, error, event} object per line, plus
+ * "event_base64" (the event's exact structured JSON) when the event held bytes that are not UTF-8
  * (deadletter.c). Files are streamed line by line, never read whole. */
 #include "console/console_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,36 @@ static bool processor_name_ok(const char *name)
 static void file_path(char *out, size_t cap, const char *dir, const char *processor)
 {
     snprintf(out, cap, "%s/%s.jsonl", dir, processor);
+}
+
+/* The event a dead-letter record holds, as structured JSON text (malloc'd), or NULL when the
+ * record holds none. "event_base64" wins over "event": there "event" shows U+FFFD in place of the
+ * bytes that were not UTF-8, and only the base64 form gives back the event byte for byte. */
+static char *record_event_text(const cJSON *record)
+{
+    const cJSON *encoded = cJSON_GetObjectItemCaseSensitive(record, "event_base64");
+    if (cJSON_IsString(encoded)) {
+        size_t len = strlen(encoded->valuestring);
+        char *text = len % 4 == 0 ? malloc(len / 4 * 3 + 1) : NULL;
+        int n = text ? EVP_DecodeBlock((unsigned char *)text,
+                                       (const unsigned char *)encoded->valuestring, (int)len)
+                     : -1;
+        if (n < 0) {
+            free(text);
+            return NULL;
+        }
+        /* EVP_DecodeBlock counts padding as data; take it back off. */
+        n -= (len >= 1 && encoded->valuestring[len - 1] == '=') +
+             (len >= 2 && encoded->valuestring[len - 2] == '=');
+        text[n] = '\0';
+        if (strlen(text) != (size_t)n) { /* a NUL inside: not a JSON text */
+            free(text);
+            return NULL;
+        }
+        return text;
+    }
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(record, "event");
+    return cJSON_IsObject(ev) ? cJSON_PrintUnformatted(ev) : NULL;
 }
 
 static void cmd_list(console_conn *conn)
@@ -211,7 +243,7 @@ static void cmd_replay(console_conn *conn, int argc, char **argv)
         cJSON *json = at < original_size && tried < limit ? cJSON_Parse(line) : NULL;
         if (json && (!source.script || error_names_script(json, source.script))) {
             tried++;
-            char *ev = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(json, "event"));
+            char *ev = record_event_text(json);
             char err[512] = "";
             if (!ev)
                 conn_printf(conn, "#%zu: not a dead-letter record, kept", tried);
@@ -276,7 +308,7 @@ static char *find_in_file(const char *path, const char *id)
         const cJSON *ev_id = cJSON_GetObjectItemCaseSensitive(ev, "id");
         if (cJSON_IsString(ev_id) && strcmp(ev_id->valuestring, id) == 0) {
             free(found); /* the newest record wins */
-            found = cJSON_PrintUnformatted(ev);
+            found = record_event_text(json);
         }
         cJSON_Delete(json);
     }

@@ -3,6 +3,7 @@
  * batched) mode; otherwise a ce-specversion header marks binary mode. */
 #include "http/cloudevents_http.h"
 #include "http/json_strict.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -133,11 +134,20 @@ static int decode_binary(const http_request *request, event ***events, size_t *c
         for (size_t k = 0; k <= name_len; k++)
             attribute[k] = (char)tolower((unsigned char)name[3 + k]);
         bool decoded = percent_decode(encoded, value);
-        bool ok = decoded && event_set_attribute(ev, attribute, value);
+        /* An attribute is a Unicode string, percent-encoded UTF-8 in a header (spec 3.1.3.2):
+         * other bytes are refused here, where the sender hears why, not later by a strict
+         * receiver. */
+        bool unicode = decoded && utf8_valid(value, strlen(value));
+        bool ok = unicode && event_set_attribute(ev, attribute, value);
         if (value != small)
             free(value);
         if (!decoded)
             snprintf(reason, reason_cap, "header '%.40s': invalid percent-encoding", name);
+        else if (!unicode)
+            snprintf(reason, reason_cap,
+                     "header '%.40s': the value is not valid UTF-8 (a CloudEvents attribute is "
+                     "a Unicode string)",
+                     name);
         else if (!ok)
             snprintf(reason, reason_cap,
                      "header '%.40s': '%.40s' is not a valid attribute name (only a-z and 0-9)",
@@ -148,6 +158,10 @@ static int decode_binary(const http_request *request, event ***events, size_t *c
             goto invalid;
     }
     const char *content_type = http_request_header(request, "content-type");
+    if (content_type && !utf8_valid(content_type, strlen(content_type))) {
+        snprintf(reason, reason_cap, "header 'Content-Type': the value is not valid UTF-8");
+        goto invalid;
+    }
     if (content_type && *content_type)
         event_set_attribute(ev, "datacontenttype", content_type);
     else /* a ce-datacontenttype header (not the binding's way, but sent) declares it then */

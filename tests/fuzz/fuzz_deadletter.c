@@ -11,6 +11,7 @@
 
 #include "console/console.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,7 +39,16 @@ static int replay(void *engine, const char *event_json, const char *processor, c
         snprintf(err, err_cap, "not a valid CloudEvent: %s", reason);
         return -1;
     }
-    fuzz_check_event(ev);
+    /* A replay gives back the event exactly as it was dead-lettered (event_base64 included):
+     * one that held bytes that are not UTF-8 (a script can set any bytes) is restored as it was,
+     * and its processor refuses it again. The promise of fuzz_event_check.h holds for the rest. */
+    cJSON *json = event_to_json(ev);
+    char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+    cJSON_Delete(json);
+    FUZZ_ASSERT(event_validate(ev, err, err_cap));
+    if (text && utf8_valid(text, strlen(text)))
+        fuzz_check_event(ev);
+    free(text);
     event_unref(ev);
     replays_accepted++;
     return 0;

@@ -45,6 +45,20 @@ describe('webhook error statuses', () => {
     assert.match(errorReason(r), /\bid\b/i);
   });
 
+  // Regression (issue 11): accepted with 202, then refused by the strict JSON encoder on delivery.
+  test('400 for an attribute that is not UTF-8, naming the header; opaque text data stays accepted', async () => {
+    const [req] = encode([vcenterEvent(0)], 'binary');
+    req.headers['ce-subject'] = 'caf%FF';
+    const r = await post(req.headers, req.body);
+    assert.equal(r.status, 400);
+    assert.match(errorReason(r), /header 'ce-subject': the value is not valid UTF-8/);
+    const [ok] = encode([vcenterEvent(0, { id: 'latin1-text' })], 'binary');
+    const text = await post({ ...ok.headers, 'content-type': 'text/plain; charset=latin1' }, Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+    assert.equal(text.status, 202, text.body);
+    await stack.sink.waitUntil((s) => s.byId.has('latin1-text'), 10_000, 'the latin1 text event');
+    await assertStillDelivers(stack, 'after-utf8');
+  });
+
   test('400 for structured mode with malformed JSON', async () => {
     const r = await post({ 'content-type': 'application/cloudevents+json' }, '{"specversion": "1.0", "id": ');
     assert.equal(r.status, 400);

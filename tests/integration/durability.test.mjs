@@ -38,6 +38,7 @@ async function makeSite(o = {}) {
   const deadLetterDir = path.join(dir, 'deadletter');
   fs.mkdirSync(deadLetterDir);
   const config = routerConfig({ ...o, webhookPort, metricsPort, sinkUrl: sink.url, deadLetterDir });
+  if (o.scriptsDir) config.scripts = { dir: o.scriptsDir };
   const configPath = writeConfig(config, dir);
   const site = {
     dir, sink, deadLetterDir, configPath, router: null, peakRss: 0,
@@ -258,6 +259,35 @@ describe('durability', { concurrency: false }, () => {
     assert.equal(lostOf(site, client.acked).length, 0);
     assert.equal(mode, 0o600);
     assert.ok(lines.split('\n').filter(Boolean).every((l) => JSON.parse(l)));
+  });
+
+  test('the scripts\' dead letters on a full disk stay owned until written: readiness 503, alarm, then 0 lost', { timeout: 120_000 }, async () => {
+    const scriptsDir = makeTmpDir();
+    fs.writeFileSync(path.join(scriptsDir, '10-refuse.lua'), 'function process(event)\n  error("refused by the script")\nend\n');
+    const site = await makeSite({ scriptsDir });
+    sites.push(site);
+    const file = path.join(site.deadLetterDir, 'scripts.jsonl');
+    fs.symlinkSync('/dev/full', file);
+    await site.start();
+    const events = Array.from({ length: 10 }, (_, i) => vcenterEvent(i, { id: `script-full-${i}` }));
+    const client = startClient(site.webhookUrl, events, { concurrency: 4 });
+    await client.done;
+    await waitFor(async () => metricValue(await site.metrics(), 'event_router_deadletter_pending') === events.length, { what: 'the alarm' });
+    const ready = await request(`${site.metricsUrl}/readyz`, { method: 'GET' });
+    const depth = metricValue(await site.metrics(), 'event_router_queue_depth');
+    assert.equal(ready.status, 503, 'not ready while the scripts\' dead letters cannot be written');
+    assert.equal(depth, events.length, 'the events stay owned while their lines wait');
+    fs.unlinkSync(file); // the disk has room again
+    const written = () => readDeadLetters(file).map((l) => l.event.id);
+    await waitFor(() => written().length === events.length, { timeout: 60_000, what: 'every script dead letter written' });
+    await waitFor(async () => (await request(`${site.metricsUrl}/readyz`, { method: 'GET' })).status === 200, { timeout: 60_000, what: 'ready again' });
+    const lost = [...client.acked].filter((id) => !written().includes(id));
+    figures('script dead letters on /dev/full', { acked: client.acked.size, 'dead-lettered': written().length, lost: lost.length, 'queue depth while full': depth, 'file mode': (fs.statSync(file).mode & 0o777).toString(8) });
+    assert.deepEqual(lost, []);
+    assert.equal(new Set(written()).size, events.length, 'each line once');
+    assert.match(readDeadLetters(file)[0].error, /10-refuse\.lua:2: refused by the script/);
+    assert.equal(metricValue(await site.metrics(), 'event_router_queue_depth'), 0);
+    fs.rmSync(scriptsDir, { recursive: true, force: true });
   });
 
   test('file descriptors exhausted: dead letters wait, then are written; nothing lost', { timeout: 120_000 }, async () => {

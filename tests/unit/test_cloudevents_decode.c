@@ -1,7 +1,9 @@
 #include "check.h"
 #include "http/cloudevents_http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Builds an http_request from "name: value" pairs (names lower-cased, as the server gives them). */
 typedef struct fake_request {
@@ -223,6 +225,61 @@ static void test_strict_json_data(void)
                    "batch body is not valid JSON (RFC 8259) at byte 23 (']'): trailing comma");
 }
 
+/* Regression (issue 11): bytes that are not UTF-8 in an attribute were accepted at intake and
+ * refused later by the strict JSON encoder (structured mode) or a strict receiver. They are
+ * refused here, naming the header; data under a non-JSON type is opaque bytes and stays accepted,
+ * and structured mode carries it as data_base64, which decodes back byte for byte. */
+static void test_invalid_utf8_at_intake(void)
+{
+    event **events;
+    size_t count;
+    const char *subject_encoded[] = {"ce-specversion", "1.0",    "ce-id",   "1",
+                                     "ce-source",      "s",      "ce-type", "t",
+                                     "ce-subject",     "caf%FF", NULL};
+    CHECK(decode(subject_encoded, NULL, &events, &count) == -1);
+    CHECK_CONTAINS(reason, "header 'ce-subject': the value is not valid UTF-8");
+    const char *extension_raw[] = {"ce-specversion", "1.0",       "ce-id",   "1",
+                                   "ce-source",      "s",         "ce-type", "t",
+                                   "ce-vmname",      "\xc0\xafx", NULL};
+    CHECK(decode(extension_raw, NULL, &events, &count) == -1);
+    CHECK_CONTAINS(reason, "header 'ce-vmname': the value is not valid UTF-8");
+    const char *good[] = {"ce-specversion", "1.0", "ce-id",      "1",         "ce-source", "s",
+                          "ce-type",        "t",   "ce-subject", "caf%C3%A9", NULL};
+    CHECK(decode(good, NULL, &events, &count) == 0);
+    if (count == 1)
+        free_events(events, count);
+
+    /* JSON data with a bad byte inside a string: refused, naming the data. */
+    const char *json[] = {
+        "ce-specversion",   "1.0", "ce-id", "1", "ce-source", "s", "ce-type", "t", "content-type",
+        "application/json", NULL};
+    CHECK(decode(json, "{\"a\":\"\xff\"}", &events, &count) == -1);
+    CHECK_CONTAINS(reason, "data is not valid JSON (RFC 8259) at byte 6");
+    CHECK_CONTAINS(reason, "UTF-8");
+
+    /* Text that is not UTF-8 is opaque bytes: accepted, and carried as data_base64. */
+    const char *text[] = {"ce-specversion", "1.0", "ce-id",        "t1",         "ce-source", "s",
+                          "ce-type",        "t",   "content-type", "text/plain", NULL};
+    CHECK(decode(text, "caf\xff", &events, &count) == 0);
+    if (count != 1)
+        return;
+    cloudevents_http_message message = {0};
+    CHECK(cloudevents_http_encode(events[0], true, &message) == 0);
+    CHECK_CONTAINS(message.body, "\"data_base64\":\"Y2Fm/w==\"");
+    const char *structured[] = {"content-type", "application/cloudevents+json", NULL};
+    event **again;
+    size_t again_count;
+    char body[512];
+    snprintf(body, sizeof body, "%.*s", (int)message.body_len, message.body);
+    CHECK(decode(structured, body, &again, &again_count) == 0);
+    if (again_count == 1) {
+        CHECK(again[0]->data_len == 4 && memcmp(again[0]->data, "caf\xff", 4) == 0);
+        free_events(again, again_count);
+    }
+    cloudevents_http_message_free(&message);
+    free_events(events, count);
+}
+
 /* Regression (issue 11): a second ce-id (any ce- attribute, or Content-Type) was taken, the last
  * one winning; it is refused naming the header. */
 static void test_duplicate_attribute_headers(void)
@@ -346,6 +403,7 @@ int main(void)
     RUN_TEST(test_binary_mode_data_kinds);
     RUN_TEST(test_binary_mode_validation_reasons);
     RUN_TEST(test_strict_json_data);
+    RUN_TEST(test_invalid_utf8_at_intake);
     RUN_TEST(test_duplicate_attribute_headers);
     RUN_TEST(test_structured_mode);
     RUN_TEST(test_batched_mode);

@@ -519,6 +519,40 @@ static void test_replay_and_deadletter(void)
     close(fd);
 }
 
+/* A line written for an event that was not UTF-8: "event" shows U+FFFD, "event_base64" holds the
+ * exact structured JSON (subject "caf\xff"). Both replays must hand over the exact bytes. */
+#define DL_BASE64_EXACT                                                                            \
+    "{\"specversion\":\"1.0\",\"id\":\"b64-1\",\"source\":\"/s\",\"type\":\"t\",\"subject\":"      \
+    "\"caf\xff\"}"
+#define DL_BASE64_LINE                                                                             \
+    "{\"time\":\"2026-01-01T00:00:00Z\",\"processor\":\"knative\",\"attempts\":1,\"error\":"       \
+    "\"HTTP 400\",\"event\":{\"specversion\":\"1.0\",\"id\":\"b64-1\",\"source\":\"/s\","          \
+    "\"type\":\"t\",\"subject\":\"caf\xef\xbf\xbd\"},\"note\":\"not UTF-8\",\"event_base64\":"     \
+    "\"eyJzcGVjdmVyc2lvbiI6IjEuMCIsImlkIjoiYjY0LTEiLCJzb3VyY2UiOiIvcyIsInR5cGUiOiJ0Iiwic3ViamVjdC" \
+    "I6"                                                                                           \
+    "ImNhZv8ifQ==\"}\n"
+
+static void test_deadletter_replay_base64(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/knative.jsonl", engine.deadletter_dir);
+    write_file(path, DL_BASE64_LINE);
+    int fd = connect_path(socket_path);
+    CHECK(request(fd, "replay b64-1 knative") == 1);
+    CHECK_STR(engine.last_replay, DL_BASE64_EXACT);
+    engine.last_replay[0] = '\0';
+    CHECK(request(fd, "deadletter replay knative all") == 1);
+    CHECK_CONTAINS(answer, "replayed 1 of 1, 0 left");
+    CHECK_STR(engine.last_replay, DL_BASE64_EXACT);
+    CHECK_STR(read_file(path), "");
+    /* event_base64 that is not base64: kept, never replayed from the U+FFFD view. */
+    write_file(path, "{\"event\":{\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":"
+                     "\"t\"},\"event_base64\":\"%%%\"}\n");
+    CHECK(request(fd, "deadletter replay knative all") == 1);
+    CHECK_CONTAINS(answer, "replayed 0 of 1, 1 left");
+    close(fd);
+}
+
 static void test_reload_pause_log_level(void)
 {
     int fd = connect_path(socket_path);
@@ -813,6 +847,7 @@ int main(int argc, char **argv)
     RUN_TEST(test_ring_last_show);
     RUN_TEST(test_test_script);
     RUN_TEST(test_replay_and_deadletter);
+    RUN_TEST(test_deadletter_replay_base64);
     RUN_TEST(test_reload_pause_log_level);
     RUN_TEST(test_tail_with_filter);
     RUN_TEST(test_slow_client_stays_bounded);

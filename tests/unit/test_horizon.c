@@ -5,6 +5,7 @@
 #include "sources/horizon/horizon_api.h"
 #include "sources/horizon/horizon_checkpoint.h"
 #include "sources/horizon/horizon_event.h"
+#include "utf8.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -47,6 +48,41 @@ static void test_convert_router_format(void)
         event_unref(ev);
     }
     cJSON_Delete(object);
+}
+
+/* Regression (issue 11): Horizon strings that are not UTF-8 (cJSON passes any bytes through)
+ * made an event whose structured encoding a strict receiver refuses. A polled source cannot
+ * refuse it: the bad bytes become U+FFFD, in the data (names and values) and the type. */
+static void test_convert_repairs_invalid_utf8(void)
+{
+    cJSON *object = cJSON_Parse("{\"id\":7,\"type\":\"VLSI_\xff\",\"time\":1627369939490,"
+                                "\"message\":\"caf\xc3\",\"k\xfe\":[\"\xed\xa0\x80\"]}");
+    char reason[256] = "";
+    event *ev =
+        horizon_event_convert(object, HORIZON_FORMAT_ROUTER, "https://h", reason, sizeof reason);
+    CHECK(ev != NULL);
+    if (ev) {
+        CHECK_STR(ev->subject, "VLSI_\xef\xbf\xbd");
+        CHECK(utf8_valid(ev->type, strlen(ev->type)));
+        CHECK(utf8_valid((const char *)ev->data, ev->data_len));
+        CHECK_CONTAINS((const char *)ev->data, "\"message\":\"caf\xef\xbf\xbd\"");
+        CHECK_CONTAINS((const char *)ev->data,
+                       "\"k\xef\xbf\xbd\":[\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"]");
+        event_unref(ev);
+    }
+    cJSON_Delete(object);
+}
+
+/* Regression: an exp claim of 1e300 made (uint64_t)(lifetime * 1000.0) undefined behaviour
+ * (UBSan: "outside the range of representable values"). Clamped to a year. Payloads are
+ * base64url of {"exp":1e300,"iat":0}, {"exp":3600,"iat":0}, {"exp":-5,"iat":0}. */
+static void test_jwt_lifetime_clamped(void)
+{
+    CHECK(horizon_jwt_lifetime_ms("h.eyJleHAiOjFlMzAwLCJpYXQiOjB9.s") ==
+          (uint64_t)365 * 24 * 60 * 60 * 1000);
+    CHECK(horizon_jwt_lifetime_ms("h.eyJleHAiOjM2MDAsImlhdCI6MH0.s") == 3600u * 1000);
+    CHECK(horizon_jwt_lifetime_ms("h.eyJleHAiOi01LCJpYXQiOjB9.s") == 0);
+    CHECK(horizon_jwt_lifetime_ms("not-a-jwt") == 0);
 }
 
 static void test_fields_refused_with_reason(void)
@@ -194,6 +230,8 @@ static void test_tracker_contiguous_and_same_millisecond(void)
 int main(void)
 {
     RUN_TEST(test_convert_router_format);
+    RUN_TEST(test_convert_repairs_invalid_utf8);
+    RUN_TEST(test_jwt_lifetime_clamped);
     RUN_TEST(test_fields_refused_with_reason);
     RUN_TEST(test_time_format);
     RUN_TEST(test_url_encode);

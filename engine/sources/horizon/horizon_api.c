@@ -25,6 +25,9 @@
 #define REQUEST_TIMEOUT_MS 30000
 #define LOGOUT_TIMEOUT_MS 2000
 #define MAX_EVENTS_RESPONSE (64 * 1024 * 1024)
+/* A token that claims to live longer is renewed after this anyway: converting a lifetime of any
+ * size (an exp of 1e300, or infinity) to an integer is undefined behaviour. */
+#define MAX_TOKEN_LIFETIME_S (365.0 * 24 * 60 * 60)
 
 typedef enum { STEP_LOGIN, STEP_REFRESH, STEP_GET, STEP_LOGOUT } api_step;
 
@@ -111,7 +114,7 @@ static int base64url_value(char c)
 
 /* A JWT's lifetime in ms (exp - iat, or exp - now without iat); 0 when the token is not a JWT
  * with an exp claim. */
-static uint64_t jwt_lifetime_ms(const char *token)
+uint64_t horizon_jwt_lifetime_ms(const char *token)
 {
     const char *start = strchr(token, '.');
     const char *end = start ? strchr(start + 1, '.') : NULL;
@@ -141,7 +144,9 @@ static uint64_t jwt_lifetime_ms(const char *token)
     if (cJSON_IsNumber(exp))
         lifetime = exp->valuedouble - (cJSON_IsNumber(iat) ? iat->valuedouble : (double)time(NULL));
     cJSON_Delete(claims);
-    return lifetime > 0 ? (uint64_t)(lifetime * 1000.0) : 0;
+    if (!(lifetime > 0)) /* also NaN */
+        return 0;
+    return (uint64_t)((lifetime < MAX_TOKEN_LIFETIME_S ? lifetime : MAX_TOKEN_LIFETIME_S) * 1000.0);
 }
 
 static uint64_t renew_margin(uint64_t lifetime_ms)
@@ -153,7 +158,7 @@ static void set_access_token(horizon_api *api, const char *token, uint64_t sent_
 {
     forget_secret_string(&api->access_token);
     api->access_token = strdup(token);
-    uint64_t lifetime = jwt_lifetime_ms(token);
+    uint64_t lifetime = horizon_jwt_lifetime_ms(token);
     if (!lifetime)
         lifetime = DEFAULT_ACCESS_LIFETIME_MS;
     /* Counted from when the request left: the token cannot have been issued earlier. */
@@ -164,7 +169,7 @@ static void set_refresh_token(horizon_api *api, const char *token, uint64_t sent
 {
     forget_secret_string(&api->refresh_token);
     api->refresh_token = strdup(token);
-    uint64_t lifetime = jwt_lifetime_ms(token);
+    uint64_t lifetime = horizon_jwt_lifetime_ms(token);
     if (!lifetime)
         lifetime = DEFAULT_REFRESH_LIFETIME_MS;
     api->refresh_usable_to = sent_at + lifetime - renew_margin(lifetime);

@@ -55,5 +55,8 @@ uint64_t horizon_api_refreshes(const horizon_api *api);
 
 /* Percent-encodes text for a query string value into out. False when it does not fit. */
 bool horizon_url_encode(const char *text, char *out, size_t cap);
+/* A JWT's lifetime in ms from its claims (exp - iat, or exp - now without iat), at most a year;
+ * 0 when the token is not a JWT with an exp claim. */
+uint64_t horizon_jwt_lifetime_ms(const char *token);
 
 #endif

@@ -1,6 +1,11 @@
 /* Horizon audit event conversion. See horizon_event.h. */
 #include "sources/horizon/horizon_event.h"
 
+#include "log.h"
+#include "utf8.h"
+
+#include <stdlib.h>
+
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -75,10 +80,19 @@ event *horizon_event_convert(const cJSON *object, horizon_event_format format,
     const char *type;
     if (!horizon_event_fields(object, &id, &time_ms, &type, reason, reason_cap))
         return NULL;
+    /* Horizon's answer is read with cJSON, which passes any bytes through in strings. A polled
+     * source cannot refuse an event: bytes that are not UTF-8 become U+FFFD (said in the log),
+     * so the event stays deliverable to a strict receiver. */
+    char *type_fixed =
+        utf8_valid(type, strlen(type)) ? NULL : utf8_replace_invalid(type, strlen(type));
+    if (type_fixed)
+        type = type_fixed;
     char lower[256];
     size_t n = 0;
     for (; type[n] && n + 1 < sizeof lower; n++)
         lower[n] = (char)tolower((unsigned char)type[n]);
+    while (n > 0 && !utf8_valid(lower, n))
+        n--; /* the cut must not split a UTF-8 sequence (fuzz finding) */
     lower[n] = '\0';
     char ce_type[320], ce_id[32], ce_time[64];
     snprintf(ce_type, sizeof ce_type,
@@ -92,18 +106,25 @@ event *horizon_event_convert(const cJSON *object, horizon_event_format format,
 
     event *ev = event_new();
     cJSON *data = cJSON_Duplicate(object, 1);
-    if (!ev || !data) {
+    int repaired = data ? utf8_repair_json(data) : -1;
+    if (!ev || !data || repaired < 0) {
         event_unref(ev);
         cJSON_Delete(data);
+        free(type_fixed);
         snprintf(reason, reason_cap, "event %lld: out of memory", (long long)id);
         return NULL;
     }
+    if (repaired > 0)
+        log_warn("horizon",
+                 "event %lld: %d string(s) held bytes that are not UTF-8, kept as U+FFFD",
+                 (long long)id, repaired);
     bool ok =
         event_set_attribute(ev, "specversion", "1.0") && event_set_attribute(ev, "id", ce_id) &&
         event_set_attribute(ev, "source", source_url) && event_set_attribute(ev, "type", ce_type) &&
         event_set_attribute(ev, "subject", type) &&
         event_set_attribute(ev, "time", ce_time[0] ? ce_time : NULL) &&
         event_set_attribute(ev, "datacontenttype", "application/json");
+    free(type_fixed);
     if (!ok) {
         event_unref(ev);
         cJSON_Delete(data);
