@@ -1103,6 +1103,7 @@ static void source_pause(void *state, bool paused)
 
 const source_type vcenter_source_type = {
     .name = "vcenter",
+    .leader_only = true,
     .create = source_create,
     .event_done = source_event_done,
     .ready = source_ready,
