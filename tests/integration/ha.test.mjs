@@ -1,0 +1,119 @@
+// High availability: two routers electing on one Lease through the fake Kubernetes API
+// (tests/peers/k8s_api_fake.mjs), the vCenter simulator streaming ~100 events/s, one sink.
+// Durations are 3 s / 2 s / 0.5 s (leaseDuration / renewDeadline / retryPeriod).
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { sleep } from './lib.mjs';
+import { newestKey } from './vcenter_lib.mjs';
+import { DURATIONS, startHaStack } from './ha_lib.mjs';
+
+const stacks = [];
+after(async () => {
+  for (const s of stacks) await s.cleanup();
+});
+
+async function twoRouters(t) {
+  const stack = await startHaStack();
+  stacks.push(stack);
+  await Promise.all([stack.start('a'), stack.start('b')]);
+  for (const r of stack.routers.values()) await r.waitReady(20_000); // a standby is ready too
+  const leader = await stack.waitLeader();
+  const standby = leader === 'a' ? 'b' : 'a';
+  t.diagnostic(`leader ${leader}, standby ${standby}`);
+  return { stack, leader, standby };
+}
+
+test('both start at once: exactly one leads, the Lease names it, the standby is ready and says so', async (t) => {
+  const { stack, leader, standby } = await twoRouters(t);
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(await stack.leaders(), [leader], 'exactly one leader at every sample');
+    await sleep(100);
+  }
+  const lease = stack.api.object('leases', 'event-router');
+  assert.equal(lease.spec.holderIdentity, leader);
+  assert.equal(lease.spec.leaseDurationSeconds, DURATIONS.leaseDuration);
+  assert.match(lease.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  assert.match(stack.routers.get(standby).stderr(), /source vc \(vcenter\) waits for this replica to lead/);
+  assert.doesNotMatch(stack.routers.get(standby).stderr(), /started leading/);
+  const stats = await (await fetch(`${stack.routers.get(standby).metricsUrl}/stats`)).json();
+  assert.deepEqual({ role: stats.leaderElection.role, holder: stats.leaderElection.holder, identity: stats.leaderElection.identity },
+    { role: 'standby', holder: leader, identity: standby });
+  // Only the leader's sink path receives vCenter events.
+  const since = await newestKey(stack.vc);
+  await stack.vc.control('/events/post-many?count=20&workers=1');
+  const { duplicates } = await stack.waitAllKeys(since, await newestKey(stack.vc));
+  assert.deepEqual(duplicates, []);
+  assert.equal(stack.keysOf(`/${standby}`).length, 0, 'the standby streamed nothing');
+});
+
+async function takeover(t, how) {
+  const { stack, leader, standby } = await twoRouters(t);
+  const since = await newestKey(stack.vc);
+  stack.startStream(100);
+  await sleep(3000);
+  const stoppedAt = Date.now();
+  if (how === 'kill') stack.routers.get(leader).proc.kill('SIGKILL');
+  else stack.routers.get(leader).proc.kill('SIGTERM');
+  const next = await stack.waitLeader({ not: leader, timeout: 20_000, interval: 20 });
+  const tookMs = Date.now() - stoppedAt;
+  assert.equal(next, standby);
+  await sleep(2000);
+  await stack.stopStream();
+  const upTo = await newestKey(stack.vc);
+  const { duplicates } = await stack.waitAllKeys(since, upTo);
+  const firstNew = stack.sink.arrivals.find((a) => a.path.startsWith(`/${standby}`) && a.at >= stoppedAt);
+  t.diagnostic(`${how}: standby leads ${tookMs} ms after the leader stopped; first event from it after ` +
+    `${firstNew ? firstNew.at - stoppedAt : '?'} ms; keys ${since + 1}..${upTo} (${upTo - since}) all delivered, ` +
+    `${duplicates.length} duplicate(s)${duplicates.length ? ` (${duplicates[0]}..${duplicates[duplicates.length - 1]})` : ''}`);
+  return { stack, leader, standby, tookMs, duplicates };
+}
+
+test('kill -9 the leader mid-stream: the standby leads within leaseDuration + retryPeriod, every key arrives', async (t) => {
+  const { tookMs, duplicates } = await takeover(t, 'kill');
+  // Measured from the kill, polled every 20 ms: a small allowance for the poll and the answer.
+  assert.ok(tookMs <= (DURATIONS.leaseDuration + DURATIONS.retryPeriod) * 1000 + 300, `took ${tookMs} ms`);
+  // Duplicates only within the window the checkpoint had not covered (written once a second).
+  assert.ok(duplicates.length <= 400, `${duplicates.length} duplicates`);
+});
+
+test('SIGTERM the leader: it releases the Lease, the standby leads within 2 s, every key arrives', async (t) => {
+  const { stack, leader, tookMs } = await takeover(t, 'term');
+  assert.ok(tookMs <= 2000, `took ${tookMs} ms`);
+  const exit = await stack.routers.get(leader).exit;
+  assert.deepEqual(exit, { code: 0, signal: null }, stack.routers.get(leader).stderr());
+  assert.match(stack.routers.get(leader).stderr(), /released lease event-router\/event-router/);
+});
+
+test('partition the leader from the API: it stops streaming before its lease expires, the other takes over, never both', async (t) => {
+  const { stack, leader, standby } = await twoRouters(t);
+  const since = await newestKey(stack.vc);
+  stack.startStream(100);
+  await sleep(2000);
+  const cutAt = Date.now();
+  stack.api.partition(leader, 'hang');
+  const next = await stack.waitLeader({ not: leader, timeout: 20_000, interval: 20 });
+  assert.equal(next, standby);
+  await sleep(1500);
+  // Healed: the old leader sees the lease held and stays a standby.
+  stack.api.partition(leader, 'off');
+  await sleep(1500);
+  await stack.stopStream();
+  const upTo = await newestKey(stack.vc);
+  const { duplicates } = await stack.waitAllKeys(since, upTo);
+  assert.deepEqual(await stack.leaders(), [standby], 'one leader after the partition heals');
+
+  const stoppedAt = stack.logTime(leader, /stopped leading/);
+  const startedAt = stack.logTime(standby, /started leading/);
+  assert.ok(stoppedAt && startedAt, stack.allStderr());
+  assert.ok(stoppedAt < startedAt, `the old leader stopped (${stoppedAt}) before the new one started (${startedAt})`);
+  // Its last renewal was at most retryPeriod before the cut: it stopped within renewDeadline of it.
+  assert.ok(stoppedAt - cutAt <= DURATIONS.renewDeadline * 1000 + 300, `stopped ${stoppedAt - cutAt} ms after the cut`);
+  // From the sink: everything the old leader delivered arrived before the first from the new one.
+  const fromOld = stack.sink.arrivals.filter((a) => a.path.startsWith(`/${leader}`));
+  const fromNew = stack.sink.arrivals.filter((a) => a.path.startsWith(`/${standby}`));
+  const lastOld = Math.max(...fromOld.map((a) => a.at));
+  const firstNew = Math.min(...fromNew.map((a) => a.at));
+  t.diagnostic(`cut at 0; old leader stopped at ${stoppedAt - cutAt} ms, last event from it at ${lastOld - cutAt} ms; ` +
+    `new leader started at ${startedAt - cutAt} ms, first event from it at ${firstNew - cutAt} ms; ${duplicates.length} duplicate(s)`);
+  assert.ok(lastOld < firstNew, 'never two streaming at once');
+});
