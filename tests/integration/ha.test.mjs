@@ -62,6 +62,13 @@ async function takeover(t, how) {
   const upTo = await newestKey(stack.vc);
   const { duplicates } = await stack.waitAllKeys(since, upTo);
   const firstNew = stack.sink.arrivals.find((a) => a.path.startsWith(`/${standby}`) && a.at >= stoppedAt);
+  // The new leader resumed from the checkpoint the old one last wrote (the ConfigMap): after a
+  // key the old leader had delivered, never after one it had not.
+  const resumed = /resuming after event key (\d+) from (.*)/.exec(stack.routers.get(standby).stderr());
+  assert.ok(resumed, `the new leader read the checkpoint\n${stack.routers.get(standby).stderr()}`);
+  const oldKeys = stack.keysOf(`/${leader}`);
+  assert.ok(oldKeys.includes(Number(resumed[1])), `resumed after ${resumed[1]}, which the old leader delivered`);
+  t.diagnostic(`old leader delivered up to key ${Math.max(...oldKeys)}; new leader resumed after ${resumed[1]} from ${resumed[2]}`);
   t.diagnostic(`${how}: standby leads ${tookMs} ms after the leader stopped; first event from it after ` +
     `${firstNew ? firstNew.at - stoppedAt : '?'} ms; keys ${since + 1}..${upTo} (${upTo - since}) all delivered, ` +
     `${duplicates.length} duplicate(s)${duplicates.length ? ` (${duplicates[0]}..${duplicates[duplicates.length - 1]})` : ''}`);

@@ -11,7 +11,7 @@ import { PASSWORD, keyOf } from './vcenter_lib.mjs';
 // Shorter than client-go's 15 s / 10 s / 2 s so a takeover fits a test.
 export const DURATIONS = { leaseDuration: 3, renewDeadline: 2, retryPeriod: 0.5 };
 
-export async function startHaStack({ ids = ['a', 'b'], checkpointStore = process.env.EVENT_ROUTER_HA_STORE ?? 'file', durations = DURATIONS } = {}) {
+export async function startHaStack({ ids = ['a', 'b'], checkpointStore = process.env.EVENT_ROUTER_HA_STORE ?? 'configmap', durations = DURATIONS } = {}) {
   buildVcsim();
   const vc = await startVcsim({ lifetimeSeconds: 300 });
   const sink = await startSink();
