@@ -888,10 +888,11 @@ static int open_kube(engine *e, char *err, size_t err_cap)
     if (k8s_api_load(&e->kube, err, err_cap) != 0)
         return -1;
     e->kube_loaded = true;
-    const char *lease_ns = cfg->leader_election.lease_namespace ? cfg->leader_election.lease_namespace
-                                                                : e->kube.namespace_;
-    const char *store_ns = cfg->checkpoint_store.namespace_ ? cfg->checkpoint_store.namespace_
-                                                            : lease_ns;
+    const char *lease_ns = cfg->leader_election.lease_namespace
+                               ? cfg->leader_election.lease_namespace
+                               : e->kube.namespace_;
+    const char *store_ns =
+        cfg->checkpoint_store.namespace_ ? cfg->checkpoint_store.namespace_ : lease_ns;
     if ((cfg->leader_election.enabled && (!lease_ns || !*lease_ns)) ||
         (configmap && (!store_ns || !*store_ns))) {
         snprintf(err, err_cap,
@@ -1062,10 +1063,10 @@ bool engine_source_at(const engine *e, size_t i, engine_source_info *out)
     out->type = s->type->name;
     out->stats = e->metrics->providers[i];
     out->state = !s->state && runs_on_leader_only(e, s) && !e->shutting_down ? "standby"
-                 : !s->state                                     ? "stopped"
-                 : s->paused                                   ? "paused"
-                 : s->type->ready && !s->type->ready(s->state) ? "not ready"
-                                                               : "running";
+                 : !s->state                                                 ? "stopped"
+                 : s->paused                                                 ? "paused"
+                 : s->type->ready && !s->type->ready(s->state)               ? "not ready"
+                                                                             : "running";
     return true;
 }
 

@@ -183,8 +183,8 @@ typedef enum { QUEUE_DISK = 0, QUEUE_MEMORY } config_queue_type;
 typedef struct config_leader_election {
     bool enabled;
     char *lease_name;
-    char *lease_namespace; /* NULL: the service account's namespace file */
-    char *identity;        /* given, else $POD_NAME, else the host name */
+    char *lease_namespace;         /* NULL: the service account's namespace file */
+    char *identity;                /* given, else $POD_NAME, else the host name */
     double lease_duration_seconds; /* a whole number of seconds: the Lease holds whole seconds */
     double renew_deadline_seconds;
     double retry_period_seconds;

@@ -63,8 +63,7 @@ static void read_leader_election(config_checker *ck, const ynode *root, config *
     le->enabled = true;
     check_known_keys(ck, map, path,
                      (const char *const[]){"leaseName", "leaseNamespace", "identity",
-                                           "leaseDuration", "renewDeadline", "retryPeriod",
-                                           NULL});
+                                           "leaseDuration", "renewDeadline", "retryPeriod", NULL});
     check_object_name(ck, map, path, "leaseName", true, &le->lease_name);
     check_object_name(ck, map, path, "leaseNamespace", false, &le->lease_namespace);
     if (check_string(ck, map, path, "identity", false, &le->identity) &&

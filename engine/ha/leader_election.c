@@ -22,7 +22,7 @@ struct leader_election {
     char identity[256];
     char name[256];
     char namespace_[256];
-    char object_path[1100];     /* .../leases/NAME */
+    char object_path[1100];    /* .../leases/NAME */
     char collection_path[768]; /* .../leases */
     int lease_duration_seconds;
     double renew_deadline;
@@ -75,8 +75,8 @@ static void schedule_next(leader_election *le)
     if (le->closing)
         return;
     double jitter = (double)rand() / ((double)RAND_MAX + 1.0);
-    double delay = election_next_try_delay(le->leading, &le->view, le->retry_period, jitter,
-                                           monotonic_now());
+    double delay =
+        election_next_try_delay(le->leading, &le->view, le->retry_period, jitter, monotonic_now());
     uv_timer_start(&le->try_timer, on_try_timer, (uint64_t)(delay * 1000.0), 0);
 }
 
@@ -200,8 +200,8 @@ static void send_write(leader_election *le, const char *method, const char *path
         return;
     }
     le->in_flight = true;
-    int rc = k8s_api_send(le->http, le->api, method, path, body, le->request_timeout_ms, on_write,
-                          le);
+    int rc =
+        k8s_api_send(le->http, le->api, method, path, body, le->request_timeout_ms, on_write, le);
     free(body);
     if (rc != 0) {
         le->in_flight = false;
@@ -244,9 +244,9 @@ static void on_get(void *user, const http_client_response *response)
     }
     lease_record record =
         election_next_record(&le->view, le->identity, le->lease_duration_seconds, now_text);
-    send_write(le, "PUT", le->object_path,
-               lease_render_update(le->observed_json, le->observed_len, le->resource_version,
-                                   &record));
+    send_write(
+        le, "PUT", le->object_path,
+        lease_render_update(le->observed_json, le->observed_len, le->resource_version, &record));
 }
 
 static void try_once(leader_election *le)
@@ -263,8 +263,7 @@ static void try_once(leader_election *le)
 }
 
 leader_election *leader_election_start(uv_loop_t *loop, http_client *http, const k8s_api *api,
-                                       const config_leader_election *config,
-                                       const char *namespace_,
+                                       const config_leader_election *config, const char *namespace_,
                                        const leader_election_callbacks *callbacks, char *err,
                                        size_t err_cap)
 {
@@ -301,8 +300,9 @@ leader_election *leader_election_start(uv_loop_t *loop, http_client *http, const
     uv_timer_init(loop, &le->deadline_timer);
     le->try_timer.data = le->deadline_timer.data = le;
     le->open_handles = 2;
-    log_info(COMPONENT, "%s: electing on lease %s/%s (leaseDuration %ds, renewDeadline %gs, "
-                        "retryPeriod %gs)",
+    log_info(COMPONENT,
+             "%s: electing on lease %s/%s (leaseDuration %ds, renewDeadline %gs, "
+             "retryPeriod %gs)",
              le->identity, le->namespace_, le->name, le->lease_duration_seconds, le->renew_deadline,
              le->retry_period);
     uv_timer_start(&le->try_timer, on_try_timer, 0, 0);
@@ -380,11 +380,11 @@ static void continue_close(leader_election *le)
     char now_text[40];
     wall_now_text(now_text, sizeof now_text);
     lease_record released = election_release_record(&le->view, now_text);
-    char *body = lease_render_update(le->observed_json, le->observed_len, le->resource_version,
-                                     &released);
+    char *body =
+        lease_render_update(le->observed_json, le->observed_len, le->resource_version, &released);
     le->in_flight = body != NULL;
-    if (!body || k8s_api_send(le->http, le->api, "PUT", le->object_path, body,
-                              RELEASE_TIMEOUT_MS, on_released, le) != 0) {
+    if (!body || k8s_api_send(le->http, le->api, "PUT", le->object_path, body, RELEASE_TIMEOUT_MS,
+                              on_released, le) != 0) {
         le->in_flight = false;
         finish_close(le);
     }

@@ -33,8 +33,7 @@ typedef struct leader_election_callbacks {
 /* Starts trying at once. api and http are borrowed and must outlive it. namespace_ is the lease's
  * namespace (copied). NULL with err on a bad argument or no memory. */
 leader_election *leader_election_start(uv_loop_t *loop, http_client *http, const k8s_api *api,
-                                       const config_leader_election *config,
-                                       const char *namespace_,
+                                       const config_leader_election *config, const char *namespace_,
                                        const leader_election_callbacks *callbacks, char *err,
                                        size_t err_cap);
 

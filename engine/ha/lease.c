@@ -84,12 +84,13 @@ int lease_parse(const char *json, size_t len, lease_record *record, char *rv, si
     return rc;
 }
 
+/* Replaces every member called name (a hostile answer may repeat a key: the one we write must be
+ * the one read back). */
 static void set_item(cJSON *object, const char *name, cJSON *value)
 {
-    if (cJSON_GetObjectItemCaseSensitive(object, name))
-        cJSON_ReplaceItemInObjectCaseSensitive(object, name, value);
-    else
-        cJSON_AddItemToObject(object, name, value);
+    while (cJSON_GetObjectItemCaseSensitive(object, name))
+        cJSON_DeleteItemFromObjectCaseSensitive(object, name);
+    cJSON_AddItemToObject(object, name, value);
 }
 
 /* An empty time is left out: the API refuses "" as a MicroTime. */

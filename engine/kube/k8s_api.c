@@ -117,8 +117,7 @@ int k8s_api_send(http_client *http, const k8s_api *api, const char *method, cons
     int n = snprintf(url, sizeof url, "%s%s", api->base_url, path);
     if (n < 0 || (size_t)n >= sizeof url)
         return -1;
-    http_header headers[] = {{"Accept", "application/json"},
-                             {"Content-Type", "application/json"}};
+    http_header headers[] = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
     http_client_request request = {.method = method,
                                    .url = url,
                                    .headers = headers,

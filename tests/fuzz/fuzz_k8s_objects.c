@@ -19,8 +19,8 @@ static void fuzz_lease(const char *text, size_t size)
     FUZZ_ASSERT(body);
     lease_record again;
     char rv_again[128];
-    FUZZ_ASSERT(lease_parse(body, strlen(body), &again, rv_again, sizeof rv_again, err,
-                            sizeof err) == 0);
+    FUZZ_ASSERT(
+        lease_parse(body, strlen(body), &again, rv_again, sizeof rv_again, err, sizeof err) == 0);
     FUZZ_ASSERT(strcmp(rv, rv_again) == 0);
     FUZZ_ASSERT(strcmp(again.holder, record.holder) == 0);
     FUZZ_ASSERT(again.lease_duration_seconds == record.lease_duration_seconds);

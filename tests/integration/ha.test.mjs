@@ -2,8 +2,9 @@
 // (tests/peers/k8s_api_fake.mjs), the vCenter simulator streaming ~100 events/s, one sink.
 // Durations are 3 s / 2 s / 0.5 s (leaseDuration / renewDeadline / retryPeriod).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
-import { sleep } from './lib.mjs';
+import { BIN, sleep, waitFor } from './lib.mjs';
 import { newestKey } from './vcenter_lib.mjs';
 import { DURATIONS, startHaStack } from './ha_lib.mjs';
 
@@ -11,6 +12,22 @@ const stacks = [];
 after(async () => {
   for (const s of stacks) await s.cleanup();
 });
+
+/** Runs `event-router console` with one command; resolves its stdout. */
+function consoleCommand(socket, command) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('error', reject);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(stdout);
+    });
+    child.stdin.end(`${command}\n`);
+  });
+}
 
 async function twoRouters(t) {
   const stack = await startHaStack();
@@ -38,12 +55,29 @@ test('both start at once: exactly one leads, the Lease names it, the standby is 
   const stats = await (await fetch(`${stack.routers.get(standby).metricsUrl}/stats`)).json();
   assert.deepEqual({ role: stats.leaderElection.role, holder: stats.leaderElection.holder, identity: stats.leaderElection.identity },
     { role: 'standby', holder: leader, identity: standby });
+  // The console on each replica says its role and who leads; the standby's vCenter source waits.
+  for (const [id, role] of [[leader, 'leader'], [standby, 'standby']]) {
+    const out = await consoleCommand(stack.routers.get(id).consoleSocket, 'leader');
+    assert.match(out, new RegExp(`"role":\\s*"${role}"`), out);
+    assert.match(out, new RegExp(`"holder":\\s*"${leader}"`), out);
+  }
+  const sources = await consoleCommand(stack.routers.get(standby).consoleSocket, 'sources');
+  assert.match(sources, /"name":\s*"vc"[^}]*"state":\s*"standby"/, sources);
+  // The webhook takes events in on the standby too, and the standby delivers them.
+  const r = await fetch(stack.routers.get(standby).webhookUrl, {
+    method: 'POST',
+    headers: { 'ce-specversion': '1.0', 'ce-id': 'via-standby', 'ce-source': 'urn:test', 'ce-type': 'com.example.test', 'content-type': 'application/json' },
+    body: JSON.stringify({ hello: 'standby' }),
+  });
+  assert.equal(r.status, 202);
+  await waitFor(() => stack.sink.arrivals.some((a) => a.id === 'via-standby' && a.path.startsWith(`/${standby}`)),
+    { what: 'the event posted to the standby at the sink' });
   // Only the leader's sink path receives vCenter events.
   const since = await newestKey(stack.vc);
   await stack.vc.control('/events/post-many?count=20&workers=1');
   const { duplicates } = await stack.waitAllKeys(since, await newestKey(stack.vc));
   assert.deepEqual(duplicates, []);
-  assert.equal(stack.keysOf(`/${standby}`).length, 0, 'the standby streamed nothing');
+  assert.equal(stack.keysOf(`/${standby}`).filter((k) => k !== undefined).length, 0, 'the standby streamed nothing from vCenter');
 });
 
 async function takeover(t, how) {

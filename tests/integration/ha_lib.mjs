@@ -49,11 +49,18 @@ export async function startHaStack({ ids = ['a', 'b'], checkpointStore = process
         renewDeadline: `${durations.renewDeadline}s`,
         retryPeriod: `${durations.retryPeriod * 1000}ms`,
       };
+      // The webhook source beside it: intake on every replica, leader or not.
+      const webhookPort = await freePort();
+      config.eventProviders = [config.eventProvider, { type: 'webhook', name: 'hook', webhook: { bindAddress: `127.0.0.1:${webhookPort}`, path: '/webhook' } }];
+      delete config.eventProvider;
+      config.console = { socket: path.join(own, 'console.sock') };
       if (checkpointStore === 'configmap') config.checkpointStore = { type: 'configmap', name: 'event-router-checkpoint' };
       Object.assign(config, extra);
       const configPath = writeConfig(config, own, 'config.yaml');
       const router = startRouter(configPath, [], { metricsPort, env: api.env(id) });
       router.id = id;
+      router.webhookUrl = `http://127.0.0.1:${webhookPort}/webhook`;
+      router.consoleSocket = config.console.socket;
       routers.set(id, router);
       all.push(router);
       return router;
@@ -104,7 +111,7 @@ export async function startHaStack({ ids = ['a', 'b'], checkpointStore = process
       streaming = null;
     },
     keysOf(pathPrefix = null) {
-      return sink.events.filter((e, i) => !pathPrefix || sink.arrivals[i].path.startsWith(pathPrefix)).map((e) => keyOf(e));
+      return sink.events.filter((e, i) => !pathPrefix || sink.arrivals[i].path.startsWith(pathPrefix)).map((e) => keyOf(e)).filter((k) => k !== undefined);
     },
     /** Waits until every key in (since, upTo] reached the sink; returns {missing, duplicates}. */
     async waitAllKeys(since, upTo, timeout = 20_000) {

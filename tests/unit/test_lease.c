@@ -33,8 +33,8 @@ static void test_parse_and_render_lease(void)
     snprintf(next.holder, sizeof next.holder, "pod-b");
     char *body = lease_render_update(lease_json, strlen(lease_json), "1234", &next);
     cJSON *json = cJSON_Parse(body);
-    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(json, "metadata"),
-                                                       "resourceVersion")),
+    CHECK_STR(cJSON_GetStringValue(
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(json, "metadata"), "resourceVersion")),
               "1234");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(
                   cJSON_GetObjectItem(cJSON_GetObjectItem(json, "metadata"), "labels"), "app")),
@@ -181,8 +181,8 @@ static void test_configmap_checkpoint_json(void)
     free(body);
     checkpoint_record out;
     char rv[64], err[256];
-    CHECK(checkpoint_configmap_parse(answer, strlen(answer), "ConfigMap ns/cp", &out, rv,
-                                     sizeof rv, err, sizeof err) == 1);
+    CHECK(checkpoint_configmap_parse(answer, strlen(answer), "ConfigMap ns/cp", &out, rv, sizeof rv,
+                                     err, sizeof err) == 1);
     CHECK(out.last_event_key == 4242);
     CHECK_STR(out.last_event_uuid, "uuid-1");
     CHECK_STR(rv, "77");
@@ -201,6 +201,33 @@ static void test_configmap_checkpoint_json(void)
     CHECK(checkpoint_configmap_parse(bad, strlen(bad), "ConfigMap ns/cp", &out, rv, sizeof rv, err,
                                      sizeof err) == -1);
     CHECK_CONTAINS(err, "ConfigMap ns/cp");
+}
+
+/* Fuzz finding (fuzz_k8s_objects): an answer with a repeated key kept the old copy first, so the
+ * resourceVersion written was not the one read back. Every copy is replaced now. */
+static void test_repeated_keys_do_not_shadow_what_is_written(void)
+{
+    const char *cm = "{\"kind\":\"ConfigMap\",\"metadata\":{\"resourceVersion\":\"1\","
+                     "\"resourceVersion\":\"2\"},\"data\":{}}";
+    checkpoint_record in = {.last_event_key = 5};
+    char *body = checkpoint_configmap_render(cm, strlen(cm), "cp", "ns", "77", &in);
+    checkpoint_record out;
+    char rv[64], err[256];
+    CHECK(checkpoint_configmap_parse(body, strlen(body), "w", &out, rv, sizeof rv, err,
+                                     sizeof err) == 1);
+    CHECK_STR(rv, "77");
+    free(body);
+    const char *lease = "{\"kind\":\"Lease\",\"metadata\":{\"resourceVersion\":\"1\","
+                        "\"resourceVersion\":\"2\"},\"spec\":{\"holderIdentity\":\"a\","
+                        "\"holderIdentity\":\"b\"}}";
+    lease_record record = {.lease_duration_seconds = 3};
+    snprintf(record.holder, sizeof record.holder, "me");
+    body = lease_render_update(lease, strlen(lease), "78", &record);
+    lease_record back;
+    CHECK(lease_parse(body, strlen(body), &back, rv, sizeof rv, err, sizeof err) == 0);
+    CHECK_STR(rv, "78");
+    CHECK_STR(back.holder, "me");
+    free(body);
 }
 
 static const char base_config[] = "apiVersion: event-router.vmware.com/v1alpha1\n"
@@ -290,6 +317,7 @@ int main(void)
     RUN_TEST(test_step_down_before_anyone_sees_expiry);
     RUN_TEST(test_micro_time);
     RUN_TEST(test_configmap_checkpoint_json);
+    RUN_TEST(test_repeated_keys_do_not_shadow_what_is_written);
     RUN_TEST(test_config);
     return CHECK_DONE();
 }

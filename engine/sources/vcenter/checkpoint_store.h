@@ -1,10 +1,10 @@
 /* Where the vCenter source keeps its checkpoint (checkpoint.h's record), behind one small
  * interface with two implementations:
- *   file       the VMware Event Router's <checkpointDir>/cp-<host>.json (checkpoint.c), the default;
- *   configmap  a Kubernetes ConfigMap, key `checkpoint` (the Tanzu vSphere source's layout), the
- *              same JSON as the file; read by a new leader on takeover (checkpoint_store_configmap.c).
- * The source calls save on the same cadence and under the same rule for both: only a checkpoint
- * every event at or below which is delivered. */
+ *   file       the VMware Event Router's <checkpointDir>/cp-<host>.json (checkpoint.c), the
+ * default; configmap  a Kubernetes ConfigMap, key `checkpoint` (the Tanzu vSphere source's layout),
+ * the same JSON as the file; read by a new leader on takeover (checkpoint_store_configmap.c). The
+ * source calls save on the same cadence and under the same rule for both: only a checkpoint every
+ * event at or below which is delivered. */
 #ifndef EVENT_ROUTER_CHECKPOINT_STORE_H
 #define EVENT_ROUTER_CHECKPOINT_STORE_H
 

@@ -51,6 +51,13 @@ int checkpoint_configmap_parse(const char *json, size_t len, const char *where,
     return rc;
 }
 
+/* Removes every member called name: a repeated key must not shadow the one written. */
+static void delete_all(cJSON *object, const char *name)
+{
+    while (cJSON_GetObjectItemCaseSensitive(object, name))
+        cJSON_DeleteItemFromObjectCaseSensitive(object, name);
+}
+
 char *checkpoint_configmap_render(const char *observed, size_t observed_len, const char *name,
                                   const char *namespace_, const char *rv,
                                   const checkpoint_record *record)
@@ -63,28 +70,28 @@ char *checkpoint_configmap_render(const char *observed, size_t observed_len, con
         cJSON_Delete(object);
         object = cJSON_CreateObject();
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(object, "apiVersion");
-    cJSON_DeleteItemFromObjectCaseSensitive(object, "kind");
+    delete_all(object, "apiVersion");
+    delete_all(object, "kind");
     cJSON_AddStringToObject(object, "apiVersion", "v1");
     cJSON_AddStringToObject(object, "kind", "ConfigMap");
     cJSON *metadata = cJSON_GetObjectItemCaseSensitive(object, "metadata");
     if (!cJSON_IsObject(metadata)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(object, "metadata");
+        delete_all(object, "metadata");
         metadata = cJSON_AddObjectToObject(object, "metadata");
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(metadata, "name");
-    cJSON_DeleteItemFromObjectCaseSensitive(metadata, "namespace");
-    cJSON_DeleteItemFromObjectCaseSensitive(metadata, "resourceVersion");
+    delete_all(metadata, "name");
+    delete_all(metadata, "namespace");
+    delete_all(metadata, "resourceVersion");
     cJSON_AddStringToObject(metadata, "name", name);
     cJSON_AddStringToObject(metadata, "namespace", namespace_);
     if (rv)
         cJSON_AddStringToObject(metadata, "resourceVersion", rv);
     cJSON *data = cJSON_GetObjectItemCaseSensitive(object, "data");
     if (!cJSON_IsObject(data)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(object, "data");
+        delete_all(object, "data");
         data = cJSON_AddObjectToObject(object, "data");
     }
-    cJSON_DeleteItemFromObjectCaseSensitive(data, CHECKPOINT_KEY);
+    delete_all(data, CHECKPOINT_KEY);
     cJSON_AddStringToObject(data, CHECKPOINT_KEY, text);
     free(text);
     char *body = cJSON_PrintUnformatted(object);
@@ -250,8 +257,8 @@ static void on_written(void *user, const http_client_response *response)
     if (response->status == 200 || response->status == 201) {
         char err[256];
         checkpoint_record ignored;
-        if (checkpoint_configmap_parse(response->body, response->body_len, st->base.where,
-                                       &ignored, st->rv, sizeof st->rv, err, sizeof err) >= 0) {
+        if (checkpoint_configmap_parse(response->body, response->body_len, st->base.where, &ignored,
+                                       st->rv, sizeof st->rv, err, sizeof err) >= 0) {
             st->version = VERSION_KNOWN;
             keep_observed(st, response);
         } else {
@@ -272,8 +279,7 @@ static void on_written(void *user, const http_client_response *response)
     }
     char err[512];
     k8s_api_describe_failure(response, err, sizeof err);
-    log_warn(COMPONENT, "%s: cannot write the checkpoint: %s (trying again)", st->base.where,
-             err);
+    log_warn(COMPONENT, "%s: cannot write the checkpoint: %s (trying again)", st->base.where, err);
     st->failed = true;
     st->has_wanted = true;
     finish_if_closing(st);
@@ -304,9 +310,9 @@ static void write_next(configmap_store *st)
         return;
     }
     bool create = st->version == VERSION_ABSENT;
-    char *body = checkpoint_configmap_render(create ? NULL : st->observed, st->observed_len,
-                                             st->name, st->namespace_, create ? NULL : st->rv,
-                                             &st->wanted);
+    char *body =
+        checkpoint_configmap_render(create ? NULL : st->observed, st->observed_len, st->name,
+                                    st->namespace_, create ? NULL : st->rv, &st->wanted);
     st->has_wanted = false;
     st->in_flight = body != NULL;
     if (!body || k8s_api_send(st->http, st->kube, create ? "POST" : "PUT",
@@ -358,8 +364,9 @@ checkpoint_store *checkpoint_store_configmap_open(const source_services *service
     const config_checkpoint_store *config = services->checkpoint_store;
     if (!services->kube || !services->http || !services->leading || !config->name ||
         !services->checkpoint_namespace || !services->checkpoint_namespace[0]) {
-        snprintf(err, err_cap, "checkpointStore configmap needs the Kubernetes API (a service "
-                               "account) and a namespace");
+        snprintf(err, err_cap,
+                 "checkpointStore configmap needs the Kubernetes API (a service "
+                 "account) and a namespace");
         return NULL;
     }
     configmap_store *st = calloc(1, sizeof *st);

@@ -52,7 +52,8 @@ checkpoint_store *checkpoint_store_file_open(const char *dir, const char *host, 
 checkpoint_store *checkpoint_store_open(const source_services *services, const char *dir,
                                         const char *host, char *err, size_t err_cap)
 {
-    if (services->checkpoint_store && services->checkpoint_store->type == CHECKPOINT_STORE_CONFIGMAP)
+    if (services->checkpoint_store &&
+        services->checkpoint_store->type == CHECKPOINT_STORE_CONFIGMAP)
         return checkpoint_store_configmap_open(services, err, err_cap);
     return checkpoint_store_file_open(dir, host, err, err_cap);
 }
