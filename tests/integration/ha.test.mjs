@@ -78,6 +78,13 @@ test('both start at once: exactly one leads, the Lease names it, the standby is 
   const { duplicates } = await stack.waitAllKeys(since, await newestKey(stack.vc));
   assert.deepEqual(duplicates, []);
   assert.equal(stack.keysOf(`/${standby}`).filter((k) => k !== undefined).length, 0, 'the standby streamed nothing from vCenter');
+  // Both stop cleanly (under ASan: nothing leaked), the standby first: the leader releases last.
+  for (const id of [standby, leader]) {
+    const exit = await stack.routers.get(id).stop('SIGTERM', 15_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, stack.routers.get(id).stderr());
+  }
+  assert.equal(stack.api.object('leases', 'event-router').spec.holderIdentity, '', 'released');
+  assert.equal(stack.api.object('leases', 'event-router').spec.leaseDurationSeconds, 1);
 });
 
 async function takeover(t, how) {
