@@ -86,8 +86,12 @@ static void stop_leading(leader_election *le, const char *why)
         return;
     le->leading = false;
     uv_timer_stop(&le->deadline_timer);
-    log_warn(COMPONENT, "%s: stopped leading (lease %s/%s): %s", le->identity, le->namespace_,
-             le->name, why);
+    if (le->closing)
+        log_info(COMPONENT, "%s: stopped leading (lease %s/%s): %s", le->identity, le->namespace_,
+                 le->name, why);
+    else
+        log_warn(COMPONENT, "%s: stopped leading (lease %s/%s): %s", le->identity, le->namespace_,
+                 le->name, why);
     if (le->callbacks.stopped)
         le->callbacks.stopped(le->callbacks.user);
 }

@@ -54,6 +54,7 @@ int k8s_api_load(k8s_api *api, char *err, size_t err_cap)
         snprintf(err, err_cap, "no service-account token was found at %s", token_path);
         goto out;
     }
+    log_register_secret(api->token); /* a bearer token never reaches a log line */
     const char *override = getenv("EVENT_ROUTER_K8S_API_URL");
     if (override && *override) {
         api->base_url = strdup(override);
