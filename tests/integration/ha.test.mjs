@@ -3,6 +3,9 @@
 // Durations are 3 s / 2 s / 0.5 s (leaseDuration / renewDeadline / retryPeriod).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import { BIN, sleep, waitFor } from './lib.mjs';
 import { newestKey } from './vcenter_lib.mjs';
@@ -164,4 +167,44 @@ test('partition the leader from the API: it stops streaming before its lease exp
   t.diagnostic(`cut at 0; old leader stopped at ${stoppedAt - cutAt} ms, last event from it at ${lastOld - cutAt} ms; ` +
     `new leader started at ${startedAt - cutAt} ms, first event from it at ${firstNew - cutAt} ms; ${duplicates.length} duplicate(s)`);
   assert.ok(lastOld < firstNew, 'never two streaming at once');
+});
+
+/** A PUT to the fake API as client id (its token and CA), like another writer would. */
+function apiPut(stack, id, apiPath, body) {
+  const sa = stack.api.serviceAccountDir(id);
+  const token = fs.readFileSync(path.join(sa, 'token'), 'utf8').trim();
+  const ca = fs.readFileSync(path.join(sa, 'ca.crt'));
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${stack.api.url}${apiPath}`, {
+      method: 'PUT', ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+test('the checkpoint ConfigMap changed under the leader: 409, it reads it again and its own checkpoint wins', async (t) => {
+  const { stack, leader } = await twoRouters(t);
+  const cmPath = `/api/v1/namespaces/${stack.api.namespace}/configmaps/event-router-checkpoint`;
+  await stack.vc.control('/events/post-many?count=20&workers=1');
+  await waitFor(() => stack.api.object('configmaps', 'event-router-checkpoint'), { what: 'the checkpoint ConfigMap' });
+  const cm = stack.api.object('configmaps', 'event-router-checkpoint');
+  const before = JSON.parse(cm.data.checkpoint).lastEventKey;
+  // Another writer puts an old checkpoint in, with the current resourceVersion: accepted.
+  const stale = { ...cm, data: { checkpoint: JSON.stringify({ ...JSON.parse(cm.data.checkpoint), lastEventKey: 1 }) } };
+  const put = await apiPut(stack, leader === 'a' ? 'b' : 'a', cmPath, stale);
+  assert.equal(put.status, 200, put.body);
+  // The leader's next write carries the version it knew: 409, read again, written again.
+  await stack.vc.control('/events/post-many?count=20&workers=1');
+  await waitFor(() => /changed by another writer: reading it again/.test(stack.routers.get(leader).stderr()),
+    { what: 'the leader to see the conflict', timeout: 10_000 });
+  await waitFor(() => JSON.parse(stack.api.object('configmaps', 'event-router-checkpoint').data.checkpoint).lastEventKey > before,
+    { what: "the leader's checkpoint to win", timeout: 10_000 });
+  const conflicts = stack.api.log.filter((e) => e.client === leader && e.status === 409 && e.path === cmPath);
+  t.diagnostic(`${conflicts.length} conflict(s) answered to the leader`);
+  assert.ok(conflicts.length >= 1);
 });
