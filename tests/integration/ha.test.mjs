@@ -121,8 +121,9 @@ async function takeover(t, how) {
 
 test('kill -9 the leader mid-stream: the standby leads within leaseDuration + retryPeriod, every key arrives', async (t) => {
   const { tookMs, duplicates } = await takeover(t, 'kill');
-  // Measured from the kill, polled every 20 ms: a small allowance for the poll and the answer.
-  assert.ok(tookMs <= (DURATIONS.leaseDuration + DURATIONS.retryPeriod) * 1000 + 300, `took ${tookMs} ms`);
+  // Measured from the kill, polled every 20 ms over /metrics: an allowance for the poll and the
+  // answer on a loaded machine (measured 3.2-3.4 s against the 3.5 s bound).
+  assert.ok(tookMs <= (DURATIONS.leaseDuration + DURATIONS.retryPeriod) * 1000 + 500, `took ${tookMs} ms`);
   // Duplicates only within the window the checkpoint had not covered (written once a second).
   assert.ok(duplicates.length <= 400, `${duplicates.length} duplicates`);
 });
@@ -157,8 +158,10 @@ test('partition the leader from the API: it stops streaming before its lease exp
   const startedAt = stack.logTime(standby, /started leading/);
   assert.ok(stoppedAt && startedAt, stack.allStderr());
   assert.ok(stoppedAt < startedAt, `the old leader stopped (${stoppedAt}) before the new one started (${startedAt})`);
-  // Its last renewal was at most retryPeriod before the cut: it stopped within renewDeadline of it.
-  assert.ok(stoppedAt - cutAt <= DURATIONS.renewDeadline * 1000 + 300, `stopped ${stoppedAt - cutAt} ms after the cut`);
+  // Its last renewal was at most retryPeriod before the cut: it stopped within renewDeadline of it
+  // (a timer, late by a little on a loaded machine), and in any case before the lease expired.
+  assert.ok(stoppedAt - cutAt <= DURATIONS.renewDeadline * 1000 + 600, `stopped ${stoppedAt - cutAt} ms after the cut`);
+  assert.ok(stoppedAt - cutAt < DURATIONS.leaseDuration * 1000, 'before its lease could expire');
   // From the sink: everything the old leader delivered arrived before the first from the new one.
   const fromOld = stack.sink.arrivals.filter((a) => a.path.startsWith(`/${leader}`));
   const fromNew = stack.sink.arrivals.filter((a) => a.path.startsWith(`/${standby}`));
