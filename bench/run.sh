@@ -12,6 +12,8 @@ tools/build-vcsim.sh
 bench/vcenter.sh
 echo "== fake Horizon -> router -> sink"
 bench/horizon.sh
+echo "== HA takeover (two routers, fake Kubernetes API)"
+bench/ha_takeover.sh
 echo "== Lua script chain"
 build/bench/bench_lua_chain
 echo "== webhook -> EventBridge"

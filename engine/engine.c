@@ -10,7 +10,9 @@
 #include "event_queue.h"
 #include "event_view.h"
 #include "filters/event_pattern.h"
+#include "ha/leader_election.h"
 #include "http/http_client.h"
+#include "kube/k8s_api.h"
 #include "log.h"
 #include "metrics/metrics_server.h"
 #include "processors/processor.h"
@@ -28,6 +30,7 @@ typedef struct engine_source {
     const source_type *type;
     void *state;
     const config_provider *config;
+    provider_stats *stats;
     bool paused; /* from the console */
 } engine_source;
 
@@ -75,6 +78,15 @@ struct engine {
     void *stopped_user;
     void (*on_fatal)(void *user, const char *reason);
     void *on_fatal_user;
+
+    /* High availability (leaderElection): sources marked leader_only run only while this replica
+     * leads; the others (the webhook) take in events on every replica. */
+    k8s_api kube;
+    bool kube_loaded;
+    char lease_namespace[256];
+    char checkpoint_namespace[256];
+    leader_election *election; /* NULL: no election, every source runs */
+    bool election_closing;
 };
 
 static const char *processor_type_name(config_processor_kind kind)
@@ -130,8 +142,10 @@ bool engine_ready(const engine *e)
         if (e->processors[i].dispatcher &&
             dispatcher_deadletter_pending(e->processors[i].dispatcher) > 0)
             return false;
+    /* A standby (its leader-only sources not running) is ready: its webhook intake works. */
     for (size_t i = 0; i < e->source_count; i++)
-        if (e->sources[i].type->ready && !e->sources[i].type->ready(e->sources[i].state))
+        if (e->sources[i].state && e->sources[i].type->ready &&
+            !e->sources[i].type->ready(e->sources[i].state))
             return false;
     for (size_t i = 0; i < e->processor_count; i++)
         if (e->processors[i].type->ready && e->processors[i].state &&
@@ -466,6 +480,7 @@ static void engine_free(engine *e)
     free(e->processors);
     free(e->sources);
     script_chain_free(e->scripts);
+    k8s_api_free(&e->kube);
     event_queue_destroy(&e->queue);
     deadletter_close(e->deadletter);
     metrics_free(e->metrics);
@@ -494,6 +509,13 @@ static void on_script_deadletters_closed(void *user)
     maybe_finish_shutdown(e);
 }
 
+static void on_election_closed(void *user)
+{
+    engine *e = user;
+    e->election = NULL;
+    maybe_finish_shutdown(e);
+}
+
 static void maybe_finish_shutdown(engine *e)
 {
     if (!e->shutting_down || e->in_delivery > 0 ||
@@ -513,6 +535,14 @@ static void maybe_finish_shutdown(engine *e)
          * then already went on to the next stage. */
         if (e->dispatchers_open > 0 || e->closing_handles)
             return;
+        /* Every delivery is finished: now the standby may take over at once. */
+        if (e->election) {
+            if (!e->election_closing) {
+                e->election_closing = true;
+                leader_election_release_and_close(e->election, on_election_closed, e);
+            }
+            return;
+        }
         e->closing_handles = true;
         for (size_t i = 0; i < e->processor_count; i++)
             if (e->processors[i].type->stop && e->processors[i].state)
@@ -576,6 +606,12 @@ static void on_shutdown_deadline(uv_timer_t *timer)
     if (e->http) {
         http_client *http = e->http;
         e->http = NULL; /* closing calls back into the dispatchers, which may end the shutdown */
+        if (e->election && !e->election_closing) {
+            /* The release goes out before the client closes and is cut short with it: the
+             * standby then waits for the lease to expire. */
+            e->election_closing = true;
+            leader_election_release_and_close(e->election, on_election_closed, e);
+        }
         http_client_close(http);
     }
     maybe_finish_shutdown(e);
@@ -748,6 +784,45 @@ void engine_set_fatal_handler(engine *e, void (*fn)(void *user, const char *reas
     e->on_fatal_user = user;
 }
 
+static bool engine_leading(void *user)
+{
+    engine *e = user;
+    return !e->election || leader_election_leading(e->election);
+}
+
+static int start_source(engine *e, engine_source *s, char *err, size_t err_cap)
+{
+    const config_provider *pc = s->config;
+    source_services services = {
+        .loop = e->loop,
+        .queue = &e->queue,
+        .fatal = on_source_fatal,
+        .engine = e,
+        .stats = s->stats,
+        .http = e->http,
+        .kube = e->kube_loaded ? &e->kube : NULL,
+        .checkpoint_store = &e->config->checkpoint_store,
+        .checkpoint_namespace = e->checkpoint_namespace,
+        .leading = engine_leading,
+    };
+    char reason[512] = "";
+    if (s->type->create(pc, &services, &s->state, reason, sizeof reason) != 0) {
+        snprintf(err, err_cap, "eventProvider '%s': %s", pc->name, reason);
+        s->state = NULL;
+        return -1;
+    }
+    log_info("engine", "source %s (%s) started on %s", pc->name, s->type->name,
+             config_provider_address(pc));
+    if (s->paused && s->type->pause)
+        s->type->pause(s->state, true);
+    return 0;
+}
+
+static bool runs_on_leader_only(const engine *e, const engine_source *s)
+{
+    return e->config->leader_election.enabled && s->type->leader_only;
+}
+
 static int start_sources(engine *e, char *err, size_t err_cap)
 {
     e->sources = calloc(e->config->provider_count, sizeof *e->sources);
@@ -763,22 +838,110 @@ static int start_sources(engine *e, char *err, size_t err_cap)
             snprintf(err, err_cap, "eventProvider '%s': type not supported", pc->name);
             return -1;
         }
-        const char *address = config_provider_address(pc);
-        source_services services = {
-            .loop = e->loop,
-            .queue = &e->queue,
-            .fatal = on_source_fatal,
-            .engine = e,
-            .stats = metrics_add_provider(e->metrics, pc->name, s->type->name, address),
-        };
-        char reason[512] = "";
-        if (!services.stats ||
-            s->type->create(pc, &services, &s->state, reason, sizeof reason) != 0) {
-            snprintf(err, err_cap, "eventProvider '%s': %s", pc->name, reason);
+        s->stats =
+            metrics_add_provider(e->metrics, pc->name, s->type->name, config_provider_address(pc));
+        if (!s->stats) {
+            snprintf(err, err_cap, "eventProvider '%s': out of memory", pc->name);
             return -1;
         }
-        log_info("engine", "source %s (%s) started on %s", pc->name, s->type->name, address);
+        if (runs_on_leader_only(e, s)) {
+            log_info("engine", "source %s (%s) waits for this replica to lead", pc->name,
+                     s->type->name);
+            continue;
+        }
+        if (start_source(e, s, err, err_cap) != 0)
+            return -1;
     }
+    return 0;
+}
+
+/* ---- leading ---- */
+
+static void on_started_leading(void *user)
+{
+    engine *e = user;
+    if (e->shutting_down)
+        return;
+    for (size_t i = 0; i < e->source_count; i++) {
+        engine_source *s = &e->sources[i];
+        if (!runs_on_leader_only(e, s) || s->state)
+            continue;
+        char err[600];
+        if (start_source(e, s, err, sizeof err) != 0) {
+            on_source_fatal(e, err);
+            return;
+        }
+    }
+}
+
+/* What a stopped source has pushed is still delivered here; its checkpoint advances no further,
+ * so the new leader reads again from the last checkpoint (duplicates within that window only). */
+static void on_stopped_leading(void *user)
+{
+    engine *e = user;
+    for (size_t i = 0; i < e->source_count; i++) {
+        engine_source *s = &e->sources[i];
+        if (!runs_on_leader_only(e, s) || !s->state)
+            continue;
+        log_info("engine", "source %s (%s) stopped: this replica no longer leads", s->config->name,
+                 s->type->name);
+        s->type->close(s->state);
+        s->state = NULL;
+    }
+}
+
+static void leader_sample(void *user, metrics_leader_sample *out)
+{
+    engine *e = user;
+    out->enabled = e->election != NULL;
+    if (!e->election)
+        return;
+    out->leading = leader_election_leading(e->election);
+    out->transitions = leader_election_transitions(e->election);
+    out->holder = leader_election_holder(e->election);
+    out->identity = leader_election_identity(e->election);
+}
+
+/* Loads the service account when the config talks to Kubernetes, and picks the namespaces. */
+static int open_kube(engine *e, char *err, size_t err_cap)
+{
+    const config *cfg = e->config;
+    bool configmap = cfg->checkpoint_store.type == CHECKPOINT_STORE_CONFIGMAP;
+    if (!cfg->leader_election.enabled && !configmap)
+        return 0;
+    if (k8s_api_load(&e->kube, err, err_cap) != 0)
+        return -1;
+    e->kube_loaded = true;
+    const char *lease_ns = cfg->leader_election.lease_namespace
+                               ? cfg->leader_election.lease_namespace
+                               : e->kube.namespace_;
+    const char *store_ns =
+        cfg->checkpoint_store.namespace_ ? cfg->checkpoint_store.namespace_ : lease_ns;
+    if ((cfg->leader_election.enabled && (!lease_ns || !*lease_ns)) ||
+        (configmap && (!store_ns || !*store_ns))) {
+        snprintf(err, err_cap,
+                 "no namespace: set leaderElection.leaseNamespace (or checkpointStore.namespace), "
+                 "or run with a service account whose namespace file exists");
+        return -1;
+    }
+    snprintf(e->lease_namespace, sizeof e->lease_namespace, "%s", lease_ns ? lease_ns : "");
+    snprintf(e->checkpoint_namespace, sizeof e->checkpoint_namespace, "%s",
+             store_ns ? store_ns : "");
+    return 0;
+}
+
+static int start_election(engine *e, char *err, size_t err_cap)
+{
+    if (!e->config->leader_election.enabled)
+        return 0;
+    leader_election_callbacks callbacks = {
+        .started = on_started_leading, .stopped = on_stopped_leading, .user = e};
+    e->election = leader_election_start(e->loop, e->http, &e->kube, &e->config->leader_election,
+                                        e->lease_namespace, &callbacks, err, err_cap);
+    if (!e->election)
+        return -1;
+    e->metrics->leader_samples = leader_sample;
+    e->metrics->leader_samples_user = e;
     return 0;
 }
 
@@ -880,9 +1043,15 @@ engine *engine_start(uv_loop_t *loop, const config *cfg, char *err, size_t err_c
         abort_start(e);
         return NULL;
     }
+    if (e->http && open_kube(e, reason, sizeof reason) != 0) {
+        snprintf(err, err_cap, "Kubernetes API: %s", reason);
+        abort_start(e);
+        return NULL;
+    }
     if (!e->http || !e->deadletter || !e->script_deadletters ||
         start_processors(e, reason, sizeof reason) != 0 ||
-        start_sources(e, reason, sizeof reason) != 0) {
+        start_sources(e, reason, sizeof reason) != 0 ||
+        start_election(e, reason, sizeof reason) != 0) {
         snprintf(err, err_cap, "%s", reason[0] ? reason : "out of memory");
         abort_start(e);
         return NULL;
@@ -921,10 +1090,11 @@ bool engine_source_at(const engine *e, size_t i, engine_source_info *out)
     out->name = s->config->name;
     out->type = s->type->name;
     out->stats = e->metrics->providers[i];
-    out->state = !s->state                                     ? "stopped"
-                 : s->paused                                   ? "paused"
-                 : s->type->ready && !s->type->ready(s->state) ? "not ready"
-                                                               : "running";
+    out->state = !s->state && runs_on_leader_only(e, s) && !e->shutting_down ? "standby"
+                 : !s->state                                                 ? "stopped"
+                 : s->paused                                                 ? "paused"
+                 : s->type->ready && !s->type->ready(s->state)               ? "not ready"
+                                                                             : "running";
     return true;
 }
 
@@ -934,11 +1104,12 @@ int engine_pause_source(engine *e, const char *name, bool pause, char *err, size
         engine_source *s = &e->sources[i];
         if (strcmp(s->config->name, name) != 0)
             continue;
-        if (!s->type->pause || !s->state) {
+        if (!s->type->pause || (!s->state && !runs_on_leader_only(e, s))) {
             snprintf(err, err_cap, "source '%s' cannot be paused", name);
             return -1;
         }
-        s->type->pause(s->state, pause);
+        if (s->state) /* a standby's source starts paused when this replica comes to lead */
+            s->type->pause(s->state, pause);
         s->paused = pause;
         log_info("engine", "source %s %s", name, pause ? "paused" : "resumed");
         return 0;

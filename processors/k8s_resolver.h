@@ -2,33 +2,15 @@
  * to the URL events should be POSTed to, through the Kubernetes API, the way Knative's own
  * "destination" resolution does: the object's status.address.url, or the Service's cluster DNS
  * name.
- *
- * In-cluster credentials come from the pod's service account:
- *   <dir>/token, <dir>/ca.crt, <dir>/namespace, dir = /var/run/secrets/kubernetes.io/serviceaccount
- *   API at https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
- * Tests override dir with EVENT_ROUTER_K8S_SERVICEACCOUNT_DIR and the API base URL with
- * EVENT_ROUTER_K8S_API_URL. */
+ * In-cluster credentials: kube/k8s_api.h. */
 #ifndef EVENT_ROUTER_K8S_RESOLVER_H
 #define EVENT_ROUTER_K8S_RESOLVER_H
 
 #include "config/config.h"
 #include "http/http_client.h"
+#include "kube/k8s_api.h"
 
 #include <stddef.h>
-
-#define K8S_SERVICEACCOUNT_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
-
-typedef struct k8s_api {
-    char *base_url;   /* "https://10.96.0.1:443", no trailing slash */
-    char *token;      /* secret: bearer token of the service account */
-    char *ca_file;    /* the cluster CA, NULL when the file is absent */
-    char *namespace_; /* the pod's namespace, NULL when unknown */
-} k8s_api;
-
-/* Loads the in-cluster credentials. Returns 0, or -1 with a reason in err, e.g. "no
- * service-account token was found at /var/run/.../token". */
-int k8s_api_load(k8s_api *api, char *err, size_t err_cap);
-void k8s_api_free(k8s_api *api);
 
 /* The API path of the object ref names ("/apis/eventing.knative.dev/v1/namespaces/NS/brokers/N").
  * Returns 0, or -1 with a reason for a kind we cannot resolve. */

@@ -244,7 +244,8 @@ static void read_config(config_checker *ck, const ynode *root, config *cfg)
                      (const char *const[]){"apiVersion", "kind", "metadata", "eventProvider",
                                            "eventProviders", "eventProcessor", "eventProcessors",
                                            "metricsProvider", "scripts", "console", "deadLetter",
-                                           "delivery", "queue", NULL});
+                                           "delivery", "queue", "leaderElection", "checkpointStore",
+                                           NULL});
     read_header(ck, root, cfg);
     size_t errors_before = ck->errors->count;
     read_items(ck, root, "eventProvider", "eventProviders", (void **)&cfg->providers,
@@ -264,6 +265,7 @@ static void read_config(config_checker *ck, const ynode *root, config *cfg)
     if (metrics)
         config_read_metrics(ck, metrics, "metricsProvider", &cfg->metrics);
     read_extensions(ck, root, cfg);
+    config_read_high_availability(ck, root, cfg);
 }
 
 config *config_parse(const char *name, const char *yaml, size_t len, config_errors *errors)
@@ -339,5 +341,10 @@ void config_free(config *cfg)
     free(cfg->console_token);
     free(cfg->deadletter_dir);
     free(cfg->queue_dir);
+    free(cfg->leader_election.lease_name);
+    free(cfg->leader_election.lease_namespace);
+    free(cfg->leader_election.identity);
+    free(cfg->checkpoint_store.name);
+    free(cfg->checkpoint_store.namespace_);
     free(cfg);
 }

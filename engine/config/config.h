@@ -180,6 +180,28 @@ typedef struct config_delivery {
 
 typedef enum { QUEUE_DISK = 0, QUEUE_MEMORY } config_queue_type;
 
+/* leaderElection: {...} (config_ha.c): present means high availability is on. client-go's
+ * defaults: 15 s / 10 s / 2 s. */
+typedef struct config_leader_election {
+    bool enabled;
+    char *lease_name;
+    char *lease_namespace;         /* NULL: the service account's namespace file */
+    char *identity;                /* given, else $POD_NAME, else the host name */
+    double lease_duration_seconds; /* a whole number of seconds: the Lease holds whole seconds */
+    double renew_deadline_seconds;
+    double retry_period_seconds;
+} config_leader_election;
+
+typedef enum { CHECKPOINT_STORE_FILE = 0, CHECKPOINT_STORE_CONFIGMAP } config_checkpoint_store_type;
+
+/* checkpointStore: {type: file | configmap, name, namespace}: where the vCenter source keeps its
+ * checkpoint (file: the provider's checkpointDir, the default). */
+typedef struct config_checkpoint_store {
+    config_checkpoint_store_type type;
+    char *name;       /* the ConfigMap's name */
+    char *namespace_; /* NULL: as the lease's (or the service account's) */
+} config_checkpoint_store;
+
 typedef struct config {
     char *path;
     char *name; /* metadata.name */
@@ -204,6 +226,8 @@ typedef struct config {
     size_t queue_max_bytes;        /* queue: {maxBytes}: memory and disk; default 64 MiB */
     size_t queue_segment_bytes;    /* queue: {segmentBytes}; default 8 MiB */
     double queue_sync_interval_seconds; /* queue: {syncInterval}; default 2ms */
+    config_leader_election leader_election;
+    config_checkpoint_store checkpoint_store;
 } config;
 
 typedef struct config_errors {

@@ -31,6 +31,8 @@ void config_read_openfaas(config_checker *ck, const ynode *settings, const char 
                           config_openfaas *out);
 void config_openfaas_clear(config_openfaas *openfaas);
 
+/* leaderElection and checkpointStore (config_ha.c). */
+void config_read_high_availability(config_checker *ck, const ynode *root, config *cfg);
 void config_provider_clear(config_provider *provider);
 void config_processor_clear(config_processor *processor);
 void config_auth_clear(config_auth *auth);

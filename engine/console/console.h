@@ -34,6 +34,9 @@ typedef struct console_backend {
     void *engine;
     char *(*stats_json)(void *engine);   /* the /stats document */
     char *(*sources_json)(void *engine); /* [{name,type,address,state,events_total,events_err}] */
+    /* {enabled, role: leader|standby, identity, holder, transitions}; role "leader" and no
+     * identity without leaderElection (a single replica always streams). */
+    char *(*leader_json)(void *engine);
     char *(*processors_json)(
         void *engine); /* [{name,type,in_flight,pending,retries,delivered,failed,last_error}] */
     char *(*scripts_json)(

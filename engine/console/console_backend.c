@@ -57,6 +57,21 @@ static char *backend_sources(void *user)
     return print_and_free(list);
 }
 
+static char *backend_leader(void *user)
+{
+    metrics *m = engine_metrics(((backend_state *)user)->engine);
+    metrics_leader_sample leader = {.leading = true};
+    if (m->leader_samples)
+        m->leader_samples(m->leader_samples_user, &leader);
+    cJSON *object = cJSON_CreateObject();
+    cJSON_AddBoolToObject(object, "enabled", m->leader_samples != NULL);
+    cJSON_AddStringToObject(object, "role", leader.leading ? "leader" : "standby");
+    cJSON_AddStringToObject(object, "identity", leader.identity ? leader.identity : "");
+    cJSON_AddStringToObject(object, "holder", leader.holder ? leader.holder : "");
+    cJSON_AddNumberToObject(object, "transitions", (double)leader.transitions);
+    return print_and_free(object);
+}
+
 static char *backend_processors(void *user)
 {
     const engine *e = ((backend_state *)user)->engine;
@@ -465,6 +480,7 @@ int console_backend_start(engine *e, uv_loop_t *loop, char *err, size_t err_cap)
         .engine = b,
         .stats_json = backend_stats,
         .sources_json = backend_sources,
+        .leader_json = backend_leader,
         .processors_json = backend_processors,
         .scripts_json = backend_scripts,
         .config_json = backend_config,

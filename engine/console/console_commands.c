@@ -164,6 +164,7 @@ void console_format_entry(console_conn *conn, const ring_entry *e, bool with_ste
 static const char *const help_text =
     "help                                this text\n"
     "stats | sources | processors | scripts | config\n"
+    "leader                              this replica's role and the lease holder (HA)\n"
     "tail [N] [FILTER]                   last N matching events, then live traces until you\n"
     "                                    send a line (Ctrl-C); FILTER: substring of\n"
     "                                    type/subject/source, or key=value (from=SOURCE)\n"
@@ -452,6 +453,11 @@ void console_run_request(console_conn *conn, const char *request, bool is_block)
             answer_json(conn, backend_json(conn, b->stats_json));
         else
             conn_error(conn, "not supported by this engine: stats");
+    } else if (strcmp(cmd, "leader") == 0) {
+        if (b->leader_json)
+            answer_json(conn, backend_json(conn, b->leader_json));
+        else
+            conn_error(conn, "not supported by this engine: leader");
     } else if (strcmp(cmd, "sources") == 0) {
         if (b->sources_json)
             answer_json(conn, backend_json(conn, b->sources_json));

@@ -422,6 +422,15 @@ char *metrics_render_stats(const metrics *m)
     for (size_t i = 0; i < count; i++)
         cJSON_AddItemToObject(stats, entries[i].key, entries[i].value);
     free(entries);
+    if (m->leader_samples) {
+        metrics_leader_sample leader = {0};
+        m->leader_samples(m->leader_samples_user, &leader);
+        cJSON *election = cJSON_AddObjectToObject(root, "leaderElection");
+        cJSON_AddStringToObject(election, "identity", leader.identity ? leader.identity : "");
+        cJSON_AddStringToObject(election, "holder", leader.holder ? leader.holder : "");
+        cJSON_AddStringToObject(election, "role", leader.leading ? "leader" : "standby");
+        cJSON_AddNumberToObject(election, "transitions", (double)leader.transitions);
+    }
 
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -740,6 +749,27 @@ static void append_latency_histogram(text_buffer *b, const metrics *m)
     text_append(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name, sum, name, m->latency_count);
 }
 
+static void append_leader(text_buffer *b, const metrics *m)
+{
+    if (!m->leader_samples)
+        return;
+    metrics_leader_sample leader = {0};
+    m->leader_samples(m->leader_samples_user, &leader);
+    append_unlabelled(b, "event_router_leader", "gauge",
+                      "1 while this replica holds the leader lease (its vCenter and Horizon "
+                      "sources run), else 0.",
+                      leader.leading ? 1 : 0);
+    append_unlabelled(b, "event_router_leader_transitions_total", "counter",
+                      "Times this replica started leading.", leader.transitions);
+    append_header(b, "event_router_leader_info", "gauge",
+                  "This replica's identity and the lease holder it last saw; always 1.");
+    text_append(b, "event_router_leader_info{identity=\"");
+    append_label_value(b, leader.identity ? leader.identity : "");
+    text_append(b, "\",holder=\"");
+    append_label_value(b, leader.holder ? leader.holder : "");
+    text_append(b, "\"} 1\n");
+}
+
 static void append_process_info(text_buffer *b, const metrics *m)
 {
     time_t now = time(NULL);
@@ -828,6 +858,7 @@ char *metrics_render_prometheus(const metrics *m)
     append_processor_samples(&b, m);
     append_latency_histogram(&b, m);
     append_script_families(&b, m);
+    append_leader(&b, m);
     append_process_info(&b, m);
     if (b.failed) {
         free(b.data);

@@ -82,6 +82,15 @@ typedef struct metrics_queue_sample {
     uint64_t deadletter_write_failures; /* failed dead-letter writes */
 } metrics_queue_sample;
 
+/* The leader election's state, asked for at render time (ha/leader_election.h). */
+typedef struct metrics_leader_sample {
+    bool enabled; /* leaderElection is configured */
+    bool leading;
+    uint64_t transitions; /* times this replica started leading */
+    const char *holder;   /* the lease's holder as last seen; "" when free or unknown */
+    const char *identity; /* this replica's */
+} metrics_leader_sample;
+
 typedef struct metrics {
     time_t started;
     uint64_t events_in;
@@ -116,6 +125,8 @@ typedef struct metrics {
                                         double value),
                            void *ctx);
     void *script_samples_user;
+    void (*leader_samples)(void *user, metrics_leader_sample *out); /* NULL: no election */
+    void *leader_samples_user;
 } metrics;
 
 extern const double metrics_latency_bounds[METRICS_LATENCY_BUCKETS];

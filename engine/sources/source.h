@@ -15,6 +15,8 @@
 
 #include "config/config.h"
 #include "event.h"
+#include "http/http_client.h"
+#include "kube/k8s_api.h"
 #include "event_queue.h"
 #include "metrics/metrics.h"
 
@@ -29,10 +31,22 @@ typedef struct source_services {
      * first login: the engine logs reason and stops with a failing exit status. */
     void (*fatal)(void *engine, const char *reason);
     void *engine;
+    /* For a checkpoint kept in Kubernetes (checkpointStore type configmap): the engine's HTTP
+     * client, the service account (NULL outside Kubernetes), the store's config and namespace, and
+     * whether this replica leads now (always true without leaderElection): only the leader writes
+     * checkpoints. */
+    http_client *http;
+    const k8s_api *kube;
+    const config_checkpoint_store *checkpoint_store;
+    const char *checkpoint_namespace;
+    bool (*leading)(void *engine);
 } source_services;
 
 typedef struct source_type {
     const char *name; /* the config's eventProvider type */
+    /* With leaderElection, created only while this replica leads and closed when it stops: a
+     * source that reads a shared history (vCenter, Horizon) must not read it twice. */
+    bool leader_only;
     int (*create)(const config_provider *config, const source_services *services, void **state,
                   char *err, size_t err_cap);
     /* Optional: every processor finished with ev (delivered or dead-lettered). Called in the order

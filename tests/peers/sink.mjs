@@ -81,6 +81,7 @@ export async function start(options = {}) {
   const print = options.print ?? false;
 
   const events = []; // accepted events, arrival order
+  const arrivals = []; // {id, path, at}: which URL path each accepted event came to, and when
   const byId = new Map(); // id -> accepted event
   const attempts = new Map(); // id -> number of requests carrying it (accepted or not)
   const modes = new Map(); // content mode -> number of accepted requests
@@ -131,6 +132,7 @@ export async function start(options = {}) {
       if (byId.has(e.id)) counters.duplicates++;
       else byId.set(e.id, e);
       events.push(e);
+      arrivals.push({ id: e.id, path: req.url, at: Date.now() });
       counters.accepted++;
       if (print) process.stdout.write(`${formatEvent(e)}\n`);
     }
@@ -168,6 +170,7 @@ export async function start(options = {}) {
     port,
     url: `http://${host}:${port}/`,
     events,
+    arrivals,
     byId,
     attempts,
     modes,

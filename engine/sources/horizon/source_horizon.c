@@ -590,6 +590,7 @@ static void source_pause(void *state, bool paused)
 
 const source_type horizon_source_type = {
     .name = "horizon",
+    .leader_only = true,
     .create = source_create,
     .event_done = source_event_done,
     .ready = source_ready,

@@ -24,6 +24,39 @@ static void copy_string(const cJSON *object, const char *name, char *out, size_t
     snprintf(out, cap, "%s", cJSON_IsString(item) ? item->valuestring : "");
 }
 
+int checkpoint_parse(const char *text, size_t len, const char *where, checkpoint_record *out,
+                     char *err, size_t err_cap)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *json = cJSON_ParseWithLength(text, len);
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(json, "lastEventKey");
+    if (!cJSON_IsObject(json) || !cJSON_IsNumber(key)) {
+        snprintf(err, err_cap, "checkpoint %s is not a valid checkpoint (no lastEventKey)", where);
+        cJSON_Delete(json);
+        return -1;
+    }
+    /* An edited or damaged file may hold any number; converting one outside int64 is undefined,
+     * and past 2^53 a JSON number no longer reads back as the integer written (cJSON keeps a
+     * double). vCenter's keys are 32-bit, so such a key was never vCenter's. */
+    double value = key->valuedouble;
+    if (!(value >= -0x1p53 && value <= 0x1p53) || value != (double)(int64_t)value) {
+        snprintf(err, err_cap,
+                 "checkpoint %s: lastEventKey %.17g is not a 64-bit integer within +-2^53", where,
+                 value);
+        cJSON_Delete(json);
+        return -1;
+    }
+    out->last_event_key = (int64_t)key->valuedouble;
+    copy_string(json, "vCenter", out->vcenter, sizeof out->vcenter);
+    copy_string(json, "lastEventUUID", out->last_event_uuid, sizeof out->last_event_uuid);
+    copy_string(json, "lastEventType", out->last_event_type, sizeof out->last_event_type);
+    copy_string(json, "lastEventKeyTimestamp", out->last_event_key_timestamp,
+                sizeof out->last_event_key_timestamp);
+    copy_string(json, "createdTimestamp", out->created_timestamp, sizeof out->created_timestamp);
+    cJSON_Delete(json);
+    return 1;
+}
+
 int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
@@ -42,37 +75,12 @@ int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t 
         return -1;
     }
     text[len] = '\0';
-    cJSON *json = cJSON_Parse(text);
+    int rc = checkpoint_parse(text, len, path, out, err, err_cap);
     free(text);
-    const cJSON *key = cJSON_GetObjectItemCaseSensitive(json, "lastEventKey");
-    if (!cJSON_IsObject(json) || !cJSON_IsNumber(key)) {
-        snprintf(err, err_cap, "checkpoint %s is not a valid checkpoint (no lastEventKey)", path);
-        cJSON_Delete(json);
-        return -1;
-    }
-    /* An edited or damaged file may hold any number; converting one outside int64 is undefined,
-     * and past 2^53 a JSON number no longer reads back as the integer written (cJSON keeps a
-     * double). vCenter's keys are 32-bit, so such a key was never vCenter's. */
-    double value = key->valuedouble;
-    if (!(value >= -0x1p53 && value <= 0x1p53) || value != (double)(int64_t)value) {
-        snprintf(err, err_cap,
-                 "checkpoint %s: lastEventKey %.17g is not a 64-bit integer within +-2^53", path,
-                 value);
-        cJSON_Delete(json);
-        return -1;
-    }
-    out->last_event_key = (int64_t)key->valuedouble;
-    copy_string(json, "vCenter", out->vcenter, sizeof out->vcenter);
-    copy_string(json, "lastEventUUID", out->last_event_uuid, sizeof out->last_event_uuid);
-    copy_string(json, "lastEventType", out->last_event_type, sizeof out->last_event_type);
-    copy_string(json, "lastEventKeyTimestamp", out->last_event_key_timestamp,
-                sizeof out->last_event_key_timestamp);
-    copy_string(json, "createdTimestamp", out->created_timestamp, sizeof out->created_timestamp);
-    cJSON_Delete(json);
-    return 1;
+    return rc;
 }
 
-int checkpoint_save(const char *path, const checkpoint_record *record, char *err, size_t err_cap)
+char *checkpoint_render(const checkpoint_record *record)
 {
     char created[64];
     if (record->created_timestamp[0]) {
@@ -93,6 +101,12 @@ int checkpoint_save(const char *path, const checkpoint_record *record, char *err
     cJSON_AddStringToObject(json, "createdTimestamp", created);
     char *text = cJSON_PrintUnformatted(json);
     cJSON_Delete(json);
+    return text;
+}
+
+int checkpoint_save(const char *path, const checkpoint_record *record, char *err, size_t err_cap)
+{
+    char *text = checkpoint_render(record);
     if (!text) {
         snprintf(err, err_cap, "out of memory");
         return -1;

@@ -26,6 +26,13 @@ typedef struct checkpoint_record {
 bool checkpoint_path(const char *dir, const char *host, char *out, size_t cap);
 /* 1 when loaded, 0 when there is no file, -1 (with err) when it cannot be read or parsed. */
 int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t err_cap);
+/* Parses a checkpoint's JSON text; where names it in errors (a path, "ConfigMap ns/name").
+ * 1, or -1 with err. */
+int checkpoint_parse(const char *text, size_t len, const char *where, checkpoint_record *out,
+                     char *err, size_t err_cap);
+/* The checkpoint's JSON (the file's content, the ConfigMap's `checkpoint` value), malloc'd; sets
+ * createdTimestamp to now when it is empty. NULL: no memory. */
+char *checkpoint_render(const checkpoint_record *record);
 /* Writes atomically, creating the directory if needed. 0 or -1 with err. Sets created_timestamp
  * to now when it is empty. */
 int checkpoint_save(const char *path, const checkpoint_record *record, char *err, size_t err_cap);

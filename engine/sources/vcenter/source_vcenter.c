@@ -45,6 +45,7 @@
 
 #include "log.h"
 #include "sources/vcenter/checkpoint.h"
+#include "sources/vcenter/checkpoint_store.h"
 #include "sources/vcenter/vcenter_convert.h"
 #include "sources/vcenter/vcenter_soap.h"
 
@@ -148,9 +149,12 @@ struct vcenter_source {
     bool checkpointing;
     bool has_checkpoint;
     checkpoint_record checkpoint;
-    char checkpoint_path[1024];
+    checkpoint_store *store; /* NULL: checkpoints off */
+    bool loading;            /* the store has not answered the first read yet */
     checkpoint_tracker *tracker;
     bool checkpoint_dirty;
+    bool load_failed;
+    bool started_loading_async; /* load returned before answering: errors are fatal() */
 
     uv_timer_t retry_timer;
     uv_timer_t checkpoint_timer;
@@ -911,14 +915,15 @@ static void connect_start(vcenter_source *s)
 
 static void checkpoint_flush(vcenter_source *s)
 {
-    if (!s->checkpointing || !s->checkpoint_dirty)
+    if (!s->checkpointing || !s->store || s->loading ||
+        (!s->checkpoint_dirty && !s->store->ops->needs_retry(s->store)))
         return;
     checkpoint_record record = {0};
     snprintf(record.vcenter, sizeof record.vcenter, "%s", vcenter_soap_host(s->soap));
     if (!checkpoint_tracker_fill(s->tracker, &record))
         return;
     char err[512];
-    if (checkpoint_save(s->checkpoint_path, &record, err, sizeof err) != 0) {
+    if (s->store->ops->save(s->store, &record, err, sizeof err) != 0) {
         log_error(COMPONENT, "%s: %s", s->name, err);
         return; /* stays dirty: the next tick tries again */
     }
@@ -934,6 +939,8 @@ static void on_checkpoint_timer(uv_timer_t *timer)
 
 static void free_source(vcenter_source *s)
 {
+    if (s->store)
+        s->store->ops->close(s->store); /* a write underway finishes first */
     batch_free(&s->pending);
     checkpoint_tracker_free(s->tracker);
     free(s);
@@ -944,6 +951,39 @@ static void on_handle_closed(uv_handle_t *handle)
     vcenter_source *s = handle->data;
     if (--s->open_handles == 0)
         free_source(s);
+}
+
+/* The first read of the checkpoint: where streaming resumes. Then connect. */
+static void on_checkpoint_loaded(void *user, int result, const checkpoint_record *record,
+                                 const char *error)
+{
+    vcenter_source *s = user;
+    s->loading = false;
+    if (result < 0) {
+        snprintf(s->last_error, sizeof s->last_error, "%s", error ? error : "bad checkpoint");
+        s->load_failed = true;
+        if (s->started_loading_async && s->fatal) {
+            char reason[600];
+            snprintf(reason, sizeof reason, "%s: %s", s->name, s->last_error);
+            s->fatal(s->fatal_engine, reason);
+        }
+        return;
+    }
+    if (result == 1 && record->last_event_key > 0) {
+        s->checkpoint = *record;
+        s->has_checkpoint = true;
+        s->last_pushed = s->checkpoint.last_event_key;
+        checkpoint_tracker_free(s->tracker);
+        s->tracker = checkpoint_tracker_new(s->last_pushed);
+        log_info(COMPONENT, "%s: resuming after event key %lld from %s", s->name,
+                 (long long)s->last_pushed, s->store->where);
+    }
+    if (!s->tracker) {
+        snprintf(s->last_error, sizeof s->last_error, "out of memory");
+        s->load_failed = true;
+        return;
+    }
+    uv_timer_start(&s->retry_timer, on_retry_timer, 0, 0);
 }
 
 static int source_create(const config_provider *config, const source_services *services,
@@ -980,26 +1020,11 @@ static int source_create(const config_provider *config, const source_services *s
     if (s->checkpointing) {
         const char *dir =
             config->vcenter.checkpoint_dir ? config->vcenter.checkpoint_dir : "./checkpoints";
-        char load_err[512];
-        int loaded = -1;
-        if (!checkpoint_path(dir, vcenter_soap_host(s->soap), s->checkpoint_path,
-                             sizeof s->checkpoint_path))
-            snprintf(load_err, sizeof load_err, "checkpoint path too long");
-        else
-            loaded = checkpoint_load(s->checkpoint_path, &s->checkpoint, load_err, sizeof load_err);
-        if (loaded < 0) {
-            snprintf(err, err_cap, "%s", load_err);
+        s->store = checkpoint_store_open(services, dir, vcenter_soap_host(s->soap), err, err_cap);
+        if (!s->store) {
             vcenter_soap_close(s->soap);
             free_source(s);
             return -1;
-        }
-        if (loaded == 1 && s->checkpoint.last_event_key > 0) {
-            s->has_checkpoint = true;
-            s->last_pushed = s->checkpoint.last_event_key;
-            checkpoint_tracker_free(s->tracker);
-            s->tracker = checkpoint_tracker_new(s->last_pushed);
-            log_info(COMPONENT, "%s: resuming after event key %lld from %s", s->name,
-                     (long long)s->last_pushed, s->checkpoint_path);
         }
     }
     uv_timer_init(s->loop, &s->retry_timer);
@@ -1009,9 +1034,28 @@ static int source_create(const config_provider *config, const source_services *s
     if (s->checkpointing)
         uv_timer_start(&s->checkpoint_timer, on_checkpoint_timer, CHECKPOINT_INTERVAL_MS,
                        CHECKPOINT_INTERVAL_MS);
-    /* Deferred to the next loop turn: create() never calls back into the engine. */
-    uv_timer_start(&s->retry_timer, on_retry_timer, 0, 0);
     *state = s;
+    if (!s->store) {
+        /* Deferred to the next loop turn: create() never calls back into the engine. */
+        uv_timer_start(&s->retry_timer, on_retry_timer, 0, 0);
+        return 0;
+    }
+    /* The file store answers before load returns; a bad file then fails the start as before. */
+    s->loading = true;
+    s->load_failed = false;
+    s->store->ops->load(s->store, on_checkpoint_loaded, s);
+    s->started_loading_async = s->loading;
+    if (s->load_failed) {
+        snprintf(err, err_cap, "%s", s->last_error);
+        *state = NULL;
+        s->closing = true;
+        vcenter_soap *soap = s->soap;
+        s->soap = NULL;
+        vcenter_soap_close(soap);
+        uv_close((uv_handle_t *)&s->retry_timer, on_handle_closed);
+        uv_close((uv_handle_t *)&s->checkpoint_timer, on_handle_closed);
+        return -1;
+    }
     return 0;
 }
 
@@ -1103,6 +1147,7 @@ static void source_pause(void *state, bool paused)
 
 const source_type vcenter_source_type = {
     .name = "vcenter",
+    .leader_only = true,
     .create = source_create,
     .event_done = source_event_done,
     .ready = source_ready,
