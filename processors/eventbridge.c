@@ -859,11 +859,13 @@ static void eventbridge_stop(void *state)
 }
 
 /* Shutdown past its deadline: what waits here (for rules, for a call) ends now; entries in a call
- * end when the engine closes its client. */
+ * end when the engine closes its client, which it does right after this, long before stop():
+ * so from here on no timer of ours may start a request either. */
 static void eventbridge_abandon(void *state, const char *reason, bool keep)
 {
     (void)keep;
     eventbridge_state *st = state;
+    eventbridge_stop(st);
     entry_list *lists[] = {&st->held, &st->queued};
     for (size_t i = 0; i < 2; i++) {
         pending_entry *p;
