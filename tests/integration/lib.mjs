@@ -33,17 +33,27 @@ process.on('exit', () => {
   for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** A port that was free a moment ago: listen on 0, read it, close. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+/* Ports handed out by this process: the kernel may give a just-closed port again to the next
+ * listen(0), and two of ours (a webhook and a metrics server) must never share one. */
+const handedOut = new Set();
+
+/** A port that was free a moment ago and not given to this test before: listen on 0, read, close. */
+export async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const server = net.createServer();
+      server.unref();
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => resolve(port));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export function makeTmpDir(prefix = 'event-router-test-') {
