@@ -42,7 +42,8 @@ if [ ! -s "$rootfs" ] || [ -n "$(find "$rootfs" -mtime +7)" ]; then
   echo "build-image: mmdebstrap minbase bookworm from $mirror"
   # Without documentation, manuals and translations (dpkg keeps excluding them for the packages
   # the image adds), and without apt's lists and caches: a slim base.
-  mmdebstrap --quiet --variant=minbase --format=tar \
+  # The merged-usr hook does what the usrmerge package would, without pulling perl into the base.
+  mmdebstrap --quiet --variant=minbase --format=tar --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
