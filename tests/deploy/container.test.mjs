@@ -21,6 +21,13 @@ function podman(...args) {
   return spawnSync('podman', args, { encoding: 'utf8', env, timeout: 120_000 });
 }
 
+// Temporary folders are 0700 root's: the image's uid 10001 reads the config as a Secret mount
+// would let it.
+function readableByTheImagesUser(dir) {
+  fs.chmodSync(dir, 0o755);
+  for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o644);
+}
+
 after(() => {
   for (const name of names) podman('rm', '-f', '-t', '0', name);
 });
@@ -45,6 +52,7 @@ test('the image builds (tools/build-image.sh) and is small', { timeout: 900_000 
 test("check-config on VEBA's config at VEBA's path", () => {
   const dir = makeTmpDir('container-config-');
   fs.copyFileSync(path.join(SOURCE_DIR, 'tests', 'configs', 'veba-vcenter-knative.yaml'), path.join(dir, 'config'));
+  readableByTheImagesUser(dir);
   const run = podman('run', '--rm', '--read-only', '-v', `${dir}:/etc/vmware-event-router:ro`, IMAGE,
     'check-config', '/etc/vmware-event-router/config');
   assert.equal(run.status, 0, run.stdout + run.stderr);
@@ -63,6 +71,7 @@ test('webhook -> Knative through the container, then SIGTERM -> exit 0', { timeo
   // VEBA's relative dead-letter/queue folders: they land in the volume (the working directory).
   const config = routerConfig({ webhookPort, metricsPort, sinkUrl: sink.url, deadLetterDir: './deadletter' });
   fs.writeFileSync(path.join(configDir, 'config'), toYaml(config));
+  readableByTheImagesUser(configDir);
   const name = `event-router-test-${process.pid}`;
   names.add(name);
   const child = spawn('podman', ['run', '--name', name, '--network=host', '--read-only',
