@@ -4,12 +4,15 @@
 #include "check.h"
 #include "service_notify.h"
 
+#include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int listen_datagrams(const char *path)
@@ -120,6 +123,68 @@ static void test_watchdog_pings_at_half_the_interval(void)
     unlink(socket_path);
 }
 
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t length = sizeof address;
+    bind(fd, (struct sockaddr *)&address, sizeof address);
+    getsockname(fd, (struct sockaddr *)&address, &length);
+    close(fd);
+    return ntohs(address.sin_port);
+}
+
+/* The real binary under a pretend service manager: READY with STATUS once it runs, watchdog
+ * pings from its loop, STOPPING on SIGTERM, exit 0. */
+static void test_the_router_speaks_the_protocol(void)
+{
+    const char *bin = getenv("EVENT_ROUTER_BIN");
+    CHECK(bin != NULL);
+    if (!bin)
+        return;
+    char dir[] = "/tmp/event-router-notify-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char config_path[256];
+    snprintf(config_path, sizeof config_path, "%s/config.yaml", dir);
+    FILE *config = fopen(config_path, "w");
+    fprintf(config,
+            "apiVersion: event-router.vmware.com/v1alpha1\nkind: RouterConfig\n"
+            "metadata: {name: notify}\n"
+            "eventProvider: {type: webhook, name: hook, webhook: {bindAddress: \"127.0.0.1:%d\", "
+            "path: /webhook}}\n"
+            "eventProcessor: {type: knative, name: sink, knative: {destination: {uri: "
+            "\"http://127.0.0.1:9/\"}}}\n"
+            "deadLetter: {dir: %s/deadletter}\nqueue: {type: memory}\n",
+            free_port(), dir);
+    fclose(config);
+    int fd = listen_datagrams(socket_path);
+    pid_t child = fork();
+    if (child == 0) {
+        setenv("NOTIFY_SOCKET", socket_path, 1);
+        setenv("WATCHDOG_USEC", "200000", 1);
+        unsetenv("WATCHDOG_PID");
+        execl(bin, bin, "-config", config_path, "-log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(strcmp(next_message(fd, 20000), "READY=1\nSTATUS=running") == 0);
+    CHECK(strcmp(next_message(fd, 2000), "WATCHDOG=1") == 0);
+    CHECK(strcmp(next_message(fd, 2000), "WATCHDOG=1") == 0);
+    kill(child, SIGTERM);
+    const char *message;
+    do
+        message = next_message(fd, 10000);
+    while (strcmp(message, "WATCHDOG=1") == 0);
+    CHECK(strncmp(message, "STOPPING=1\n", 11) == 0);
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fd);
+    unlink(socket_path);
+    char remove[300];
+    snprintf(remove, sizeof remove, "rm -rf %s", dir);
+    CHECK(system(remove) == 0);
+}
+
 int main(void)
 {
     snprintf(socket_path, sizeof socket_path, "/tmp/event-router-notify-%d.sock", (int)getpid());
@@ -127,5 +192,6 @@ int main(void)
     RUN_TEST(test_abstract_socket);
     RUN_TEST(test_nothing_without_a_socket_and_errors_named);
     RUN_TEST(test_watchdog_pings_at_half_the_interval);
+    RUN_TEST(test_the_router_speaks_the_protocol);
     return CHECK_DONE();
 }
