@@ -4,6 +4,7 @@
 #include "console/console_backend.h"
 #include "engine.h"
 #include "log.h"
+#include "service_notify.h"
 #include "lua/test_script.h"
 #include "test_pattern.h"
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 /* The VMware Event Router's default, so its container images' arguments keep working. */
@@ -103,6 +105,7 @@ typedef struct runtime {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
     engine *engine;
+    service_watchdog watchdog;
     int signals_seen;
     int exit_status;
 } runtime;
@@ -114,6 +117,7 @@ static void on_engine_stopped(void *user)
     uv_close((uv_handle_t *)&rt->sigterm, NULL);
     uv_close((uv_handle_t *)&rt->sigint, NULL);
     uv_close((uv_handle_t *)&rt->sighup, NULL);
+    service_watchdog_stop(&rt->watchdog);
     log_info("main", "stopped");
 }
 
@@ -125,6 +129,7 @@ static void on_stop_signal(uv_signal_t *handle, int signum)
         exit(1);
     }
     log_info("main", "%s received: stopping", strsignal(signum));
+    service_notify("STOPPING=1\nSTATUS=stopping: delivering what is queued");
     engine_shutdown(rt->engine, SHUTDOWN_DEADLINE_SECONDS, on_engine_stopped, rt);
 }
 
@@ -133,6 +138,7 @@ static void on_engine_fatal(void *user, const char *reason)
     (void)reason; /* already logged by the engine */
     runtime *rt = user;
     rt->exit_status = 1;
+    service_notify("STOPPING=1\nSTATUS=stopping after a fatal error");
     if (rt->engine && rt->signals_seen++ == 0)
         engine_shutdown(rt->engine, SHUTDOWN_DEADLINE_SECONDS, on_engine_stopped, rt);
 }
@@ -142,8 +148,22 @@ static void on_sighup(uv_signal_t *handle, int signum)
     (void)signum;
     runtime *rt = handle->data;
     char err[1024];
-    if (rt->engine && engine_reload(rt->engine, err, sizeof err) != 0)
+    if (!rt->engine)
+        return;
+    /* RELOADING=1 wants MONOTONIC_USEC= beside it (systemd 253+ checks it with Type=notify-reload);
+     * older managers ignore both. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    char reloading[128];
+    snprintf(reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+             (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+    service_notify(reloading);
+    if (engine_reload(rt->engine, err, sizeof err) != 0) {
         log_error("main", "SIGHUP: reload failed, the previous scripts stay active: %s", err);
+        service_notify("READY=1\nSTATUS=running (the last reload failed: see the log)");
+    } else {
+        service_notify("READY=1\nSTATUS=running");
+    }
 }
 
 static int run(const options *opts)
@@ -181,6 +201,10 @@ static int run(const options *opts)
     } else {
         log_info("main", "event-router %s running with %s", EVENT_ROUTER_VERSION,
                  opts->config_path);
+        /* Every source and processor has started: the service manager may order what
+         * depends on us now. */
+        service_watchdog_start(&rt.watchdog, &rt.loop);
+        service_notify("READY=1\nSTATUS=running");
     }
 
     uv_run(&rt.loop, UV_RUN_DEFAULT);
