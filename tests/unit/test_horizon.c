@@ -167,6 +167,16 @@ static void test_checkpoint_round_trip(void)
     fclose(f);
     CHECK(horizon_checkpoint_load(path, &loaded, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "lastEventIds: not a list of integers");
+    /* Fuzz finding: a lastEventTime far past 2^53 went to int64_t (undefined behaviour). */
+    f = fopen(path, "w");
+    fputs("{\"lastEventTime\": 1e300, \"lastEventIds\": [1]}", f);
+    fclose(f);
+    CHECK(horizon_checkpoint_load(path, &loaded, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "lastEventTime: missing or not an integer");
+    f = fopen(path, "w");
+    fputs("{\"lastEventTime\": 12, \"lastEventIds\": [-1e30]}", f);
+    fclose(f);
+    CHECK(horizon_checkpoint_load(path, &loaded, err, sizeof err) == -1);
 
     horizon_checkpoint_free(&cp);
     unlink(path);

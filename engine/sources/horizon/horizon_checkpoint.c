@@ -74,9 +74,12 @@ void horizon_checkpoint_free(horizon_checkpoint *cp)
     memset(cp, 0, sizeof *cp);
 }
 
+/* Past 2^53 a JSON number no longer reads back as the integer written (cJSON keeps a double), and
+ * far past it the conversion to int64_t is undefined: such a value is refused, not guessed. */
 static bool json_integer(const cJSON *item, int64_t *out)
 {
-    if (!cJSON_IsNumber(item) || item->valuedouble != floor(item->valuedouble))
+    if (!cJSON_IsNumber(item) || !(item->valuedouble >= -0x1p53 && item->valuedouble <= 0x1p53) ||
+        item->valuedouble != floor(item->valuedouble))
         return false;
     *out = (int64_t)item->valuedouble;
     return true;
