@@ -194,7 +194,9 @@ test('the checkpoint ConfigMap changed under the leader: 409, it reads it again 
   const { stack, leader } = await twoRouters(t);
   const cmPath = `/api/v1/namespaces/${stack.api.namespace}/configmaps/event-router-checkpoint`;
   await stack.vc.control('/events/post-many?count=20&workers=1');
-  await waitFor(() => stack.api.object('configmaps', 'event-router-checkpoint'), { what: 'the checkpoint ConfigMap' });
+  // Allowances, not speed checks: under ASan with another test beside it the first checkpoint
+  // write took longer than 10 s once (the suite runs two tests at a time).
+  await waitFor(() => stack.api.object('configmaps', 'event-router-checkpoint'), { what: 'the checkpoint ConfigMap', timeout: 30_000 });
   const cm = stack.api.object('configmaps', 'event-router-checkpoint');
   const before = JSON.parse(cm.data.checkpoint).lastEventKey;
   // Another writer puts an old checkpoint in, with the current resourceVersion: accepted.
@@ -204,9 +206,9 @@ test('the checkpoint ConfigMap changed under the leader: 409, it reads it again 
   // The leader's next write carries the version it knew: 409, read again, written again.
   await stack.vc.control('/events/post-many?count=20&workers=1');
   await waitFor(() => /changed by another writer: reading it again/.test(stack.routers.get(leader).stderr()),
-    { what: 'the leader to see the conflict', timeout: 10_000 });
+    { what: 'the leader to see the conflict', timeout: 30_000 });
   await waitFor(() => JSON.parse(stack.api.object('configmaps', 'event-router-checkpoint').data.checkpoint).lastEventKey > before,
-    { what: "the leader's checkpoint to win", timeout: 10_000 });
+    { what: "the leader's checkpoint to win", timeout: 30_000 });
   const conflicts = stack.api.log.filter((e) => e.client === leader && e.status === 409 && e.path === cmPath);
   t.diagnostic(`${conflicts.length} conflict(s) answered to the leader`);
   assert.ok(conflicts.length >= 1);
