@@ -1,5 +1,6 @@
 #include "deadletter.h"
 
+#include "directories.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -22,30 +23,9 @@ struct deadletter {
     bool unsynced;  /* lines written lazily and not yet synced */
 };
 
-/* mkdir -p: the dead-letter directory is often a fresh path like ./deadletter/prod. */
-static int make_directories(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0750) != 0 && errno != EEXIST) {
-            free(copy);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(copy, 0750) != 0 && errno != EEXIST ? -1 : 0;
-    free(copy);
-    return rc;
-}
-
 deadletter *deadletter_open(const char *dir, char *err, size_t err_cap)
 {
-    if (make_directories(dir) != 0) {
+    if (make_directories(dir, 0750) != 0) {
         snprintf(err, err_cap, "dead-letter directory %s: %s", dir, strerror(errno));
         return NULL;
     }

@@ -1,5 +1,6 @@
 #include "disk_queue.h"
 
+#include "directories.h"
 #include "crc32c.h"
 #include "log.h"
 
@@ -738,26 +739,6 @@ static void recover(disk_queue *dq, disk_queue_recovered_fn fn, void *user,
             delete_segment(dq, &dq->segments[i]);
 }
 
-static int make_directories(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-            free(copy);
-            return -1;
-        }
-        *p = '/';
-    }
-    int rc = mkdir(copy, 0700) != 0 && errno != EEXIST ? -1 : 0;
-    free(copy);
-    return rc;
-}
-
 disk_queue *disk_queue_open(uv_loop_t *loop, const disk_queue_options *options,
                             disk_queue_recovered_fn recovered, void *user,
                             disk_queue_recovery *stats, char *err, size_t err_cap)
@@ -766,7 +747,7 @@ disk_queue *disk_queue_open(uv_loop_t *loop, const disk_queue_options *options,
     if (!stats)
         stats = &ignored;
     *stats = (disk_queue_recovery){0};
-    if (make_directories(options->dir) != 0) {
+    if (make_directories(options->dir, 0700) != 0) {
         snprintf(err, err_cap, "queue directory %s: %s", options->dir, strerror(errno));
         return NULL;
     }
