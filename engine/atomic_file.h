@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 /* Writes data to path atomically, creating missing parent directories. 0 on success; -1 with
- * errno set and *failed_step naming what failed ("create", "write", "fsync", "close", "rename",
- * or "sync the directory of"). */
+ * errno set and *failed_step naming what failed ("create the directory of", "create", "write",
+ * "fsync", "close", "rename", or "sync the directory of"). */
 int atomic_file_write(const char *path, const void *data, size_t len, const char **failed_step);
 
 #endif

@@ -2,6 +2,7 @@
 #include "sources/vcenter/checkpoint.h"
 
 #include "atomic_file.h"
+#include "small_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -60,21 +61,12 @@ int checkpoint_parse(const char *text, size_t len, const char *where, checkpoint
 int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, err_cap, "cannot open checkpoint %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *text = malloc(MAX_CHECKPOINT_BYTES + 1);
-    size_t len = text ? fread(text, 1, MAX_CHECKPOINT_BYTES, f) : 0;
-    fclose(f);
-    if (!text) {
-        snprintf(err, err_cap, "out of memory");
-        return -1;
-    }
-    text[len] = '\0';
+    char *text;
+    size_t len;
+    int found =
+        small_file_read(path, MAX_CHECKPOINT_BYTES, "checkpoint", &text, &len, err, err_cap);
+    if (found <= 0)
+        return found;
     int rc = checkpoint_parse(text, len, path, out, err, err_cap);
     free(text);
     return rc;
