@@ -43,6 +43,7 @@
  * after a capped backoff and read the backlog from the last pushed event's time. */
 #include "sources/vcenter/source_vcenter.h"
 
+#include "backoff.h"
 #include "log.h"
 #include "sources/vcenter/checkpoint.h"
 #include "sources/vcenter/checkpoint_store.h"
@@ -463,10 +464,9 @@ static void fail(vcenter_source *s, const vcenter_soap_result *result, const cha
     s->range_collector[0] = '\0';
     s->range_open = false;
     s->follow_highest = 0;
-    double cap = RETRY_INITIAL_SECONDS * pow(2.0, s->attempt < 16 ? s->attempt : 16);
-    if (cap > RETRY_MAX_SECONDS)
-        cap = RETRY_MAX_SECONDS;
-    double delay = cap * (0.5 + 0.5 * ((double)rand() / ((double)RAND_MAX + 1.0)));
+    double delay =
+        backoff_reconnect_delay_seconds(s->attempt, RETRY_INITIAL_SECONDS, RETRY_MAX_SECONDS,
+                                        (double)rand() / ((double)RAND_MAX + 1.0));
     s->attempt++;
     /* Wrong credentials at start are a configuration error: retrying only locks the account
      * sooner. Once the source has run, a refused login (a password changed under it) is retried,
