@@ -198,6 +198,27 @@ export function runBinary(args, { timeout = 10_000, env, input } = {}) {
   });
 }
 
+/** Runs `event-router console` with commands piped on stdin; resolves {code, stdout, stderr},
+ * rejects when it has not ended after timeout ms. */
+export function consoleRun(socket, commands, timeout = 15_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`console timed out; stdout: ${stdout}; stderr: ${stderr}`));
+    }, timeout);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(commands.join('\n') + '\n');
+  });
+}
+
 /**
  * Starts the router on a config. opts.metricsPort enables waitReady (GET /readyz until 200).
  * Returns {proc, stderr(), stdout(), metricsUrl, waitReady(timeout), stop(signal, timeout)}.
