@@ -7,13 +7,12 @@
 // changing at run time, async 202, and the gateway password kept out of invocations, logs and
 // dead letters.
 import { after, describe, test } from 'node:test';
-import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HTTP } from '../peers/node_modules/cloudevents/dist/index.js';
 import { startOpenFaasGateway } from '../peers/openfaas_gateway.mjs';
-import { BIN, freePort, makeTmpDir, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
+import { consoleRun, freePort, makeTmpDir, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
 
 const USER = 'admin';
 const PASSWORD = 'gw-Pa55-never-in-logs';
@@ -89,23 +88,6 @@ function assertExactlyOnce(g, fn, events) {
   const got = idsOf(g, fn);
   assert.equal(got.length, events.length, `${fn}: ${got.length} successful invocations for ${events.length} events`);
   assert.deepEqual(new Set(got), new Set(events.map((e) => e.id)), `${fn}: the same events`);
-}
-
-function consoleRun(socket, commands, timeout = 15_000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`console timed out; stdout: ${stdout}`));
-    }, timeout);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout });
-    });
-    child.stdin.end(commands.join('\n') + '\n');
-  });
 }
 
 const cleanups = [];
