@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import {
-  freePort, makeTmpDir, metricValue, parsePrometheus, readDeadLetters, SOURCE_DIR, startRouter, waitFor, writeConfig,
+  makeTmpDir, metricsProviderYaml, metricValue, parsePrometheus, readDeadLetters, SOURCE_DIR, startYamlStack, webhookProviderYaml,
 } from './lib.mjs';
 
 export const KEY_ID = 'AKIAEVENTROUTERTEST1';
@@ -21,12 +21,7 @@ export function vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint, 
 kind: RouterConfig
 metadata:
   name: router-config-aws
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:${webhookPort}
-    path: /webhook
+${webhookProviderYaml(webhookPort)}
 eventProcessor:
   type: aws_event_bridge
   name: veba-demo-aws-eventbridge
@@ -36,11 +31,7 @@ eventProcessor:
     ruleARN: ${RULE}
     endpoint: ${endpoint}
 ${extra}${auth}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:${metricsPort}
+${metricsProviderYaml(metricsPort)}
 deadLetter:
   dir: ${deadLetterDir}
 delivery:
@@ -59,26 +50,8 @@ export const staticAuth = (secret = SECRET) => `    auth:
         secretKey: ${secret}`;
 
 export async function startStack({ fake, auth = staticAuth(), env, delivery, extra, waitReady = true } = {}) {
-  const dir = makeTmpDir();
-  const deadLetterDir = path.join(dir, 'deadletter');
-  fs.mkdirSync(deadLetterDir);
-  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery, extra }), dir);
-  const router = startRouter(configPath, [], { metricsPort, env });
-  if (waitReady) await router.waitReady(10_000);
-  else await waitFor(async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200, { timeout: 10_000, what: 'router up' });
-  return {
-    router,
-    dir,
-    configPath,
-    webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
-    deadLetters: () => readDeadLetters(path.join(deadLetterDir, 'veba-demo-aws-eventbridge.jsonl')),
-    async cleanup() {
-      await router.stop('SIGTERM', 10_000).catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const stack = await startYamlStack(({ webhookPort, metricsPort, deadLetterDir }) => vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery, extra }), { env, until: waitReady ? 'ready' : 'up' });
+  return { ...stack, deadLetters: () => readDeadLetters(path.join(stack.deadLetterDir, 'veba-demo-aws-eventbridge.jsonl')) };
 }
 
 

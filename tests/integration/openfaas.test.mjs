@@ -12,7 +12,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HTTP } from '../peers/node_modules/cloudevents/dist/index.js';
 import { startOpenFaasGateway } from '../peers/openfaas_gateway.mjs';
-import { consoleRun, freePort, makeTmpDir, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
+import {
+  consoleRun, freePort, makeTmpDir, metricsProviderYaml, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, startYamlStack,
+  vcenterEvent, waitFor, webhookProviderYaml, writeConfig,
+} from './lib.mjs';
 
 const USER = 'admin';
 const PASSWORD = 'gw-Pa55-never-in-logs';
@@ -24,12 +27,7 @@ function vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra = 
 kind: RouterConfig
 metadata:
   name: router-config-openfaas
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:${webhookPort}
-    path: /webhook
+${webhookProviderYaml(webhookPort)}
 eventProcessor:
   type: openfaas
   name: ${PROCESSOR}
@@ -42,11 +40,7 @@ eventProcessor:
         username: ${USER}
         password: ${PASSWORD}
 ${extra}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:${metricsPort}
+${metricsProviderYaml(metricsPort)}
 deadLetter:
   dir: ${deadLetterDir}
 delivery:
@@ -59,26 +53,9 @@ ${topLevel}`;
 }
 
 async function startStack({ address, extra, retries, waitReady = true, consoleSocket }) {
-  const dir = makeTmpDir();
-  const deadLetterDir = path.join(dir, 'deadletter');
-  fs.mkdirSync(deadLetterDir);
-  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
   const topLevel = consoleSocket ? `console:\n  socket: ${consoleSocket}\n` : '';
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra, retries, topLevel }), dir);
-  const router = startRouter(configPath, [], { metricsPort });
-  if (waitReady) await router.waitReady(10_000);
-  return {
-    router,
-    configPath,
-    deadLetterDir,
-    webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
-    deadLetters: () => readDeadLetters(path.join(deadLetterDir, `${PROCESSOR}.jsonl`)),
-    async cleanup() {
-      await router.stop('SIGTERM', 10_000).catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const stack = await startYamlStack(({ webhookPort, metricsPort, deadLetterDir }) => vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra, retries, topLevel }), { until: waitReady ? 'ready' : 'started' });
+  return { ...stack, deadLetters: () => readDeadLetters(path.join(stack.deadLetterDir, `${PROCESSOR}.jsonl`)) };
 }
 
 const ok = (g) => g.state.invocations.filter((i) => i.answered && i.status >= 200 && i.status < 300);
