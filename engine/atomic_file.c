@@ -95,3 +95,13 @@ int atomic_file_write(const char *path, const void *data, size_t len, const char
     }
     return 0;
 }
+
+int atomic_file_save(const char *path, const char *what, const void *data, size_t len, char *err,
+                     size_t err_cap)
+{
+    const char *step = NULL;
+    if (atomic_file_write(path, data, len, &step) == 0)
+        return 0;
+    snprintf(err, err_cap, "cannot %s %s %s: %s", step, what, path, strerror(errno));
+    return -1;
+}

@@ -6,7 +6,6 @@
 #include "sources/horizon/horizon_event.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,15 +158,9 @@ int horizon_checkpoint_save(const char *path, const horizon_checkpoint *cp, char
         snprintf(err, err_cap, "out of memory");
         return -1;
     }
-    const char *step = NULL;
-    int rc = atomic_file_write(path, text, strlen(text), &step);
-    int saved_errno = errno;
+    int rc = atomic_file_save(path, "checkpoint", text, strlen(text), err, err_cap);
     free(text);
-    if (rc != 0) {
-        snprintf(err, err_cap, "cannot %s checkpoint %s: %s", step, path, strerror(saved_errno));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- Tracker ---- */

@@ -5,7 +5,6 @@
 #include "small_file.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,15 +103,9 @@ int checkpoint_save(const char *path, const checkpoint_record *record, char *err
         return -1;
     }
 
-    const char *step = NULL;
-    int rc = atomic_file_write(path, text, strlen(text), &step);
-    int saved_errno = errno;
+    int rc = atomic_file_save(path, "checkpoint", text, strlen(text), err, err_cap);
     free(text);
-    if (rc != 0) {
-        snprintf(err, err_cap, "cannot %s checkpoint %s: %s", step, path, strerror(saved_errno));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- Tracker ---- */
