@@ -48,7 +48,8 @@ typedef struct commit_job {
     uint64_t open_segment;
     bool directory_synced;
     bool sync;
-    int error; /* errno of a failed open, write or sync, 0 on success */
+    uint64_t disk_ns; /* spent in write and fdatasync */
+    int error;        /* errno of a failed open, write or sync, 0 on success */
     waiter *waiters;
     size_t waiter_count;
 } commit_job;
@@ -106,6 +107,8 @@ struct disk_queue {
     int open_handles;   /* timers not yet closed */
 
     uint64_t fsyncs, commits;
+    void (*commit_observer)(void *user, double seconds);
+    void *commit_observer_user;
     bool healthy;
     bool closing;
     void (*closed)(void *user);
@@ -368,6 +371,7 @@ static void commit_work(uv_work_t *work)
         job->error = EBADF;
         return;
     }
+    uint64_t started = uv_hrtime();
     size_t at = 0;
     while (at < job->buffer.len) {
         ssize_t n = write(job->fd, job->buffer.bytes + at, job->buffer.len - at);
@@ -381,6 +385,7 @@ static void commit_work(uv_work_t *work)
     }
     if (job->sync && fdatasync(job->fd) != 0)
         job->error = errno;
+    job->disk_ns = uv_hrtime() - started;
 }
 
 static void commit_done(uv_work_t *work, int status)
@@ -400,6 +405,8 @@ static void commit_done(uv_work_t *work, int status)
         dq->fd_segment = job->open_segment;
     }
     bool ok = status == 0 && job->error == 0;
+    if (ok && job->sync && dq->commit_observer)
+        dq->commit_observer(dq->commit_observer_user, (double)job->disk_ns / 1e9);
     if (!ok) {
         /* Part of the buffer may be on disk: later records would sit behind a torn one, so the
          * next commit goes to a fresh segment. */
@@ -722,6 +729,12 @@ uint64_t disk_queue_fsyncs(const disk_queue *dq)
 uint64_t disk_queue_commits(const disk_queue *dq)
 {
     return dq->commits;
+}
+
+void disk_queue_observe_commits(disk_queue *dq, void (*fn)(void *user, double seconds), void *user)
+{
+    dq->commit_observer = fn;
+    dq->commit_observer_user = user;
 }
 
 bool disk_queue_healthy(const disk_queue *dq)

@@ -94,6 +94,9 @@ void disk_queue_finished(disk_queue *dq, event *ev);
 uint64_t disk_queue_bytes(const disk_queue *dq);
 uint64_t disk_queue_fsyncs(const disk_queue *dq);
 uint64_t disk_queue_commits(const disk_queue *dq);
+/* fn(user, seconds) runs on the loop after each synced commit with the time its worker spent
+ * writing and in fdatasync: the disk's share of a 202's wait (for the metrics). */
+void disk_queue_observe_commits(disk_queue *dq, void (*fn)(void *user, double seconds), void *user);
 /* False after a failed write or sync until a later commit succeeds (for readiness and alarms). */
 bool disk_queue_healthy(const disk_queue *dq);
 

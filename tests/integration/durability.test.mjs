@@ -205,6 +205,16 @@ describe('durability', { concurrency: false }, () => {
       acked += client.acked.size;
       await waitFor(() => events.every((e) => site.sink.byId.has(e.id)), { timeout: 20_000, interval: 5, what: 'the burst delivered' });
       const before = site.sink.counters.duplicates;
+      if (trial === 0) {
+        // The commits that made the burst's 202s durable are timed in /metrics.
+        const m = await site.metrics();
+        const commits = metricValue(m, 'event_router_disk_queue_commit_seconds_count');
+        const buckets = m.samples.filter((x) => x.name === 'event_router_disk_queue_commit_seconds_bucket');
+        assert.ok(commits >= 1 && commits <= 200, `commits timed: ${commits}`);
+        assert.equal(buckets.find((x) => x.labels.le === '+Inf')?.value, commits);
+        assert.ok(buckets.every((x, i) => i === 0 || x.value >= buckets[i - 1].value), 'buckets are cumulative');
+        assert.ok(metricValue(m, 'event_router_disk_queue_commit_seconds_sum') > 0);
+      }
       await sleep(60);
       site.router.proc.kill('SIGKILL');
       await site.router.exit;
