@@ -69,7 +69,9 @@ typedef struct marks_job {
     size_t file_count;
     uint64_t *doomed; /* segments whose files are deleted after the marks are written */
     size_t doomed_count;
-    int error; /* errno of the first failed mark write */
+    int error;        /* errno of the first failed mark write */
+    int unlink_error; /* errno of the first failed deletion */
+    uint64_t unlink_failed_segment;
 } marks_job;
 
 struct disk_queue {
@@ -277,17 +279,20 @@ static void forget_segment(disk_queue *dq, segment *s)
     dq->segment_count--;
 }
 
-static void unlink_segment_files(const char *dir, uint64_t id)
+/* 0, or the errno of the first unlink that failed. No logging: it runs on the thread pool. */
+static int unlink_segment_files(const char *dir, uint64_t id)
 {
     char path[4096];
+    int error = 0;
     /* The events first: without them a leftover .done file is harmless (removed at the next
      * start), while a .log without its marks would deliver its events again. */
     segment_path(dir, id, "log", path, sizeof path);
     if (unlink(path) != 0 && errno != ENOENT)
-        log_warn("disk-queue", "could not delete %s: %s", path, strerror(errno));
+        error = errno;
     segment_path(dir, id, "done", path, sizeof path);
-    if (unlink(path) != 0 && errno != ENOENT)
-        log_warn("disk-queue", "could not delete %s: %s", path, strerror(errno));
+    if (unlink(path) != 0 && errno != ENOENT && !error)
+        error = errno;
+    return error;
 }
 
 static void schedule_marks(disk_queue *dq);
@@ -302,7 +307,10 @@ static void delete_segment(disk_queue *dq, segment *s)
         size_t cap = dq->doomed_cap ? dq->doomed_cap * 2 : 8;
         uint64_t *grown = realloc(dq->doomed, cap * sizeof *grown);
         if (!grown) {
-            unlink_segment_files(dq->dir, id);
+            int error = unlink_segment_files(dq->dir, id);
+            if (error)
+                log_warn("disk-queue", "could not delete segment %" PRIu64 " in %s: %s", id,
+                         dq->dir, strerror(error));
             return;
         }
         dq->doomed = grown;
@@ -522,8 +530,13 @@ static void marks_work(uv_work_t *work)
         if (fd >= 0)
             close(fd);
     }
-    for (size_t i = 0; i < job->doomed_count; i++)
-        unlink_segment_files(dir, job->doomed[i]);
+    for (size_t i = 0; i < job->doomed_count; i++) {
+        int error = unlink_segment_files(dir, job->doomed[i]);
+        if (error && !job->unlink_error) {
+            job->unlink_error = error;
+            job->unlink_failed_segment = job->doomed[i];
+        }
+    }
 }
 
 static void marks_done(uv_work_t *work, int status)
@@ -540,6 +553,9 @@ static void marks_done(uv_work_t *work, int status)
     else if (!error && dq->marks_failing)
         log_info("disk-queue", "writing finished marks in %s again", dq->dir);
     dq->marks_failing = error != 0;
+    if (job->unlink_error)
+        log_warn("disk-queue", "could not delete segment %" PRIu64 " in %s: %s",
+                 job->unlink_failed_segment, dq->dir, strerror(job->unlink_error));
     for (size_t i = 0; i < job->file_count; i++)
         free(job->files[i].bytes.bytes);
     free(job->files);
@@ -549,6 +565,22 @@ static void marks_done(uv_work_t *work, int status)
     maybe_finish_close(dq);
 }
 
+/* Out of memory at close: the marks are given up (their events are delivered again after the
+ * restart) and the deletions done here. */
+static void drop_marks(disk_queue *dq)
+{
+    for (size_t i = 0; i < dq->segment_count; i++) {
+        free(dq->segments[i].marks.bytes);
+        dq->segments[i].marks = (byte_buffer){0};
+    }
+    dq->marked_segments = 0;
+    for (size_t i = 0; i < dq->doomed_count; i++)
+        unlink_segment_files(dq->dir, dq->doomed[i]);
+    dq->doomed_count = 0;
+    log_warn("disk-queue", "out of memory at close: finished marks not written; those events are "
+                           "delivered again after a restart");
+}
+
 static void start_marks(disk_queue *dq)
 {
     marks_job *job = calloc(1, sizeof *job);
@@ -556,7 +588,9 @@ static void start_marks(disk_queue *dq)
     if (!job || (dq->marked_segments && !files)) {
         free(job);
         free(files);
-        return; /* retried by the next mark or deletion */
+        if (dq->closing)
+            drop_marks(dq); /* rather than a close that never ends */
+        return;             /* retried by the next mark or deletion */
     }
     job->dq = dq;
     job->work.data = job;
