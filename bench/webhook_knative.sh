@@ -11,7 +11,7 @@
 # table and writes bench/results/latest.txt. Runs in under 3 minutes. The latency generator is
 # likewise bench/rate_gen.c when built, else rate_gen.mjs.
 #   QUEUES=disk bench/webhook_knative.sh   runs one queue type only
-#   SYNC_INTERVAL=0ms ...                the disk queue's queue.syncInterval (default: the router's)
+#   SYNC_INTERVAL=2ms ...                the disk queue's queue.syncInterval (default: the router's, 0)
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
 #                                        the C sink answers ListRules and PutEvents and counts

@@ -56,7 +56,8 @@ typedef struct disk_queue_options {
     const char *dir;
     uint64_t max_bytes;           /* live segment bytes; appends beyond are refused */
     uint64_t segment_bytes;       /* a segment past this size is closed and a new one begun */
-    double sync_interval_seconds; /* at most one fdatasync per interval while busy */
+    double sync_interval_seconds; /* at most one fdatasync per interval; 0: the next commit
+                                   * starts as soon as the previous one returned */
 } disk_queue_options;
 
 typedef struct disk_queue_recovery {
