@@ -2,14 +2,16 @@
 # Benchmark: webhook -> knative through the release binary to a minimal local sink, once with the
 # disk queue (the default: a 202 waits for the group commit) and once with the memory queue.
 # Reports for each sustained events/s (wrk, keep-alive, binary-mode CloudEvents), p50/p99
-# send-to-receipt latency at a constant 5,000 events/s, fsyncs per second and per event during
-# that run, the router's peak RSS, and wrk straight at the sink as the ceiling of this machine.
+# send-to-receipt latency at a constant 5,000 events/s, the 202s' own latency and the disk queue's
+# commits over 10 ms in that run, fsyncs per second and per event, the router's peak RSS, wrk
+# straight at the sink as the ceiling of this machine, and the disk's own floor: a minimal group
+# commit (bench/group_commit_reference.c) at the same rate on the same file system.
 # The sink is bench/fast_sink.c (built next to the router as bench/fast_sink) when present, else
 # the node bench/fast_sink.mjs, which saturates a core at a quarter of the C sink's rate. Prints a
 # table and writes bench/results/latest.txt. Runs in under 3 minutes. The latency generator is
 # likewise bench/rate_gen.c when built, else rate_gen.mjs.
 #   QUEUES=disk bench/webhook_knative.sh   runs one queue type only
-#   SYNC_INTERVAL=0ms ...                the disk queue's queue.syncInterval (default: the router's)
+#   SYNC_INTERVAL=2ms ...                the disk queue's queue.syncInterval (default: the router's, 0)
 #   SINK=node bench/webhook_knative.sh   forces the node sink and generator
 #   PROCESSOR=eventbridge ...            webhook -> EventBridge (bench/webhook_eventbridge.sh):
 #                                        the C sink answers ListRules and PutEvents and counts
@@ -107,6 +109,11 @@ case "$processor" in
 esac
 
 fsyncs() { curl -fsS "http://127.0.0.1:$metrics_port/metrics" | awk '/^event_router_disk_queue_fsyncs_total / {print $2; f=1} END {if (!f) print 0}'; }
+# "SLOW TOTAL": synced commits over 10 ms and all synced commits so far (disk queue histogram).
+commit_counts() { curl -fsS "http://127.0.0.1:$metrics_port/metrics" | awk '
+  /^event_router_disk_queue_commit_seconds_bucket\{le="0.01"\}/ {fast=$2}
+  /^event_router_disk_queue_commit_seconds_count / {n=$2}
+  END {printf "%d %d\n", n - fast, n}'; }
 
 declare -A results
 queues=${QUEUES:-disk memory}
@@ -174,6 +181,7 @@ YAML
   echo "bench: $queue queue: latency at ${latency_rate} events/s for ${latency_seconds}s" >&2
   curl -fsS -X POST "http://127.0.0.1:$sink_port/reset" >/dev/null
   fsyncs_before=$(fsyncs)
+  read -r slow_before commits_before < <(commit_counts)
   c_gen="$(dirname "$bin")/bench/rate_gen"
   if [ "${SINK:-c}" != node ] && [ -x "$c_gen" ]; then
   gen_name="C (bench/rate_gen.c)"
@@ -188,15 +196,29 @@ YAML
   measured=$(sink_stat j.latency.n)
   gen_failed=$(echo "$gen" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).failed))")
   fsync_count=$(( $(fsyncs) - fsyncs_before ))
+  read -r slow_after commits_after < <(commit_counts)
+  slow_commits="—"
+  [ "$queue" = disk ] && slow_commits="$((slow_after - slow_before)) of $((commits_after - commits_before))"
+  ack=$(echo "$gen" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);console.log(j.ack_p99===undefined?'—':j.ack_p50.toFixed(2)+' / '+j.ack_p99.toFixed(2)+' / '+j.ack_max.toFixed(1))})")
   fsyncs_per_s=$(awk -v n="$fsync_count" -v s="$latency_seconds" 'BEGIN {printf "%.0f", n / s}')
   fsyncs_per_event=$(awk -v n="$fsync_count" -v e="$measured" 'BEGIN {printf "%.4f", e ? n / e : 0}')
 
   rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$router_pid/status")
   kill -TERM "$router_pid"
   wait "$router_pid" || echo "bench: router exited with $?" >&2
-  results[$queue]="$sustained|${wrk_router_rps} (non-2xx: ${non2xx:-0})|$p50|$p99|$measured / $gen_failed|$fsyncs_per_s|$fsyncs_per_event|$((rss_kb / 1024)) MiB|$deliveries|$calls_per_s ($per_call entries/call)"
+  results[$queue]="$sustained|${wrk_router_rps} (non-2xx: ${non2xx:-0})|$p50|$p99|$measured / $gen_failed|$fsyncs_per_s|$fsyncs_per_event|$((rss_kb / 1024)) MiB|$deliveries|$calls_per_s ($per_call entries/call)|$ack|$slow_commits"
 
 done
+
+# The disk's own floor, right after the router ran: a minimal group commit on the same file system
+# at the same rate (bench/group_commit_reference.c). The disk queue's tail cannot beat this one's.
+reference="—"
+c_reference="$(dirname "$bin")/bench/group_commit_reference"
+[ -x "$c_reference" ] || { [ -f "$(dirname "$bin")/CMakeCache.txt" ] && cmake --build "$(dirname "$bin")" --target group_commit_reference >/dev/null; }
+if [ -x "$c_reference" ] && [[ " $queues " == *" disk "* ]]; then
+  echo "bench: disk alone, minimal group commit at ${latency_rate}/s for ${latency_seconds}s" >&2
+  reference=$("$c_reference" "$work" "$latency_rate" "$latency_seconds" | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const j=JSON.parse(s);console.log(j.p50.toFixed(2)+' / '+j.p99.toFixed(2)+' / '+j.p999.toFixed(2)+' / '+j.max.toFixed(1)+' ms ('+j.syncs_per_s+' fdatasync/s)')})")
+fi
 
 echo "bench: ceiling, wrk 10s -> sink directly" >&2
 wrk -t2 -c64 -d10s -s bench/post_event.lua "http://127.0.0.1:$sink_port/" >"$work/wrk_sink.txt"
@@ -223,6 +245,8 @@ row() { # LABEL FIELD: one line with the field of every queue type
   row "latency p50 at ${latency_rate}/s (ms)" 3
   row "latency p99 at ${latency_rate}/s (ms)" 4
   row "latency samples / generator failures" 5
+  row "202 p50 / p99 / max at ${latency_rate}/s (ms)" 11
+  row "commits over 10 ms at ${latency_rate}/s" 12
   row "fsyncs/s at ${latency_rate}/s" 6
   row "fsyncs per event at ${latency_rate}/s" 7
   row "router peak RSS (VmHWM)" 8
@@ -230,6 +254,7 @@ row() { # LABEL FIELD: one line with the field of every queue type
   [ "$processor" = eventbridge ] && row "PutEvents calls/s (wrk ${load_seconds}s)" 10
   printf '%-44s %s\n' "sink / latency generator" "$sink_name / $gen_name"
   printf '%-44s %s\n' "ceiling: wrk -> sink directly (req/s)" "$sink_rps"
+  [[ " $queues " == *" disk "* ]] && printf '%-44s %s\n' "disk alone: group commit p50/p99/p99.9/max" "$reference"
   if [ -n "${results[disk]:-}" ] && [ -n "${results[memory]:-}" ]; then
     printf '%-44s %s\n' "disk / memory sustained events/s" "$(awk -v a="${results[disk]%%|*}" -v b="${results[memory]%%|*}" 'BEGIN {printf "%.0f%%", 100 * a / b}')"
   fi

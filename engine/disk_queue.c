@@ -16,13 +16,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Done-only buffers (finished records) are written this long after the first one, unsynced. */
-#define FINISHED_FLUSH_MS 200
+/* Finished marks wait this long for company before they are written (unsynced). Every mark not
+ * yet written when the process dies is one duplicate after the restart, so the wait is short. */
+#define MARKS_FLUSH_MS 5
+
+typedef struct byte_buffer {
+    uint8_t *bytes;
+    size_t len, cap;
+} byte_buffer;
 
 typedef struct segment {
     uint64_t id;
-    uint64_t bytes; /* on disk, or appended and about to be */
-    size_t live;    /* event records not yet finished */
+    uint64_t bytes;    /* its two files on disk, or appended and about to be */
+    size_t live;       /* event records not yet finished */
+    byte_buffer marks; /* finished records for its .done file, not yet handed to a marks job */
 } segment;
 
 typedef struct waiter {
@@ -30,22 +37,42 @@ typedef struct waiter {
     void *user;
 } waiter;
 
-typedef struct byte_buffer {
-    uint8_t *bytes;
-    size_t len, cap;
-} byte_buffer;
-
-/* One commit on the thread pool: its bytes, its file and its waiters are its own. */
+/* One commit on the thread pool: its bytes, its file and its waiters are its own. When the target
+ * segment changed, the job opens the new file (and syncs the directory) off the loop thread. */
 typedef struct commit_job {
     uv_work_t work;
     disk_queue *dq;
     byte_buffer buffer;
     int fd;
+    char *open_path; /* the target's file to open first, NULL to write to fd */
+    uint64_t open_segment;
+    bool directory_synced;
     bool sync;
-    int error; /* errno of a failed write or sync, 0 on success */
+    uint64_t disk_ns; /* spent in write and fdatasync */
+    int error;        /* errno of a failed open, write or sync, 0 on success */
     waiter *waiters;
     size_t waiter_count;
 } commit_job;
+
+typedef struct marks_file {
+    uint64_t segment;
+    byte_buffer bytes;
+} marks_file;
+
+/* Finished marks and segment deletions on the thread pool, one job at a time, never synced: their
+ * loss in a crash only means duplicates. Deleting in the same chain keeps a late mark from
+ * creating a .done file again after its segment went. */
+typedef struct marks_job {
+    uv_work_t work;
+    disk_queue *dq;
+    marks_file *files;
+    size_t file_count;
+    uint64_t *doomed; /* segments whose files are deleted after the marks are written */
+    size_t doomed_count;
+    int error;        /* errno of the first failed mark write */
+    int unlink_error; /* errno of the first failed deletion */
+    uint64_t unlink_failed_segment;
+} marks_job;
 
 struct disk_queue {
     uv_loop_t *loop;
@@ -64,7 +91,6 @@ struct disk_queue {
     uint64_t total_bytes;
 
     byte_buffer pending;
-    bool pending_needs_sync; /* it holds event records, and someone may wait for them */
     waiter *waiters;
     size_t waiter_count, waiter_cap;
 
@@ -72,9 +98,19 @@ struct disk_queue {
     uint64_t last_sync_start;
     uv_timer_t timer;
     bool timer_armed;
-    bool timer_for_finished; /* armed for finished records only: a sync due comes first */
+
+    size_t marked_segments; /* segments with marks waiting for a marks job */
+    uint64_t *doomed;       /* deleted segments whose files a marks job is still to unlink */
+    size_t doomed_count, doomed_cap;
+    marks_job *marking; /* the marks job in flight, NULL when idle */
+    uv_timer_t marks_timer;
+    bool marks_timer_armed;
+    bool marks_failing; /* a mark write failed; logged once until one succeeds */
+    int open_handles;   /* timers not yet closed */
 
     uint64_t fsyncs, commits;
+    void (*commit_observer)(void *user, double seconds);
+    void *commit_observer_user;
     bool healthy;
     bool closing;
     void (*closed)(void *user);
@@ -196,9 +232,10 @@ static void buffer_put_record(byte_buffer *b, uint8_t kind, uint64_t id, const v
 
 /* ---- segments ---- */
 
-static void segment_path(const disk_queue *dq, uint64_t id, char *path, size_t cap)
+/* kind: "log" for a segment's event records, "done" for its finished marks. */
+static void segment_path(const char *dir, uint64_t id, const char *kind, char *path, size_t cap)
 {
-    snprintf(path, cap, "%s/segment-%020" PRIu64 ".log", dq->dir, id);
+    snprintf(path, cap, "%s/segment-%020" PRIu64 ".%s", dir, id, kind);
 }
 
 static segment *find_segment(disk_queue *dq, uint64_t id)
@@ -229,28 +266,58 @@ static segment *add_segment(disk_queue *dq, uint64_t id)
     return s;
 }
 
-static void on_unlinked(uv_fs_t *req)
+/* Takes s out of the queue's books: its space is free at once for appends, and its marks not yet
+ * written are not needed any more. The files stay; the caller deletes them. */
+static void forget_segment(disk_queue *dq, segment *s)
 {
-    if (req->result < 0)
-        log_warn("disk-queue", "could not delete %s: %s", req->path, uv_strerror((int)req->result));
-    uv_fs_req_cleanup(req);
-    free(req);
-}
-
-/* A finished segment that is no longer written to goes; its space is free at once for appends. */
-static void delete_segment(disk_queue *dq, segment *s)
-{
-    char path[4096];
-    segment_path(dq, s->id, path, sizeof path);
     dq->total_bytes -= s->bytes;
+    if (s->marks.len > 0)
+        dq->marked_segments--;
+    free(s->marks.bytes);
     size_t index = (size_t)(s - dq->segments);
     memmove(s, s + 1, (dq->segment_count - index - 1) * sizeof *s);
     dq->segment_count--;
-    uv_fs_t *req = malloc(sizeof *req);
-    if (!req || uv_fs_unlink(dq->loop, req, path, on_unlinked) < 0) {
-        free(req);
-        unlink(path);
+}
+
+/* 0, or the errno of the first unlink that failed. No logging: it runs on the thread pool. */
+static int unlink_segment_files(const char *dir, uint64_t id)
+{
+    char path[4096];
+    int error = 0;
+    /* The events first: without them a leftover .done file is harmless (removed at the next
+     * start), while a .log without its marks would deliver its events again. */
+    segment_path(dir, id, "log", path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        error = errno;
+    segment_path(dir, id, "done", path, sizeof path);
+    if (unlink(path) != 0 && errno != ENOENT && !error)
+        error = errno;
+    return error;
+}
+
+static void schedule_marks(disk_queue *dq);
+
+/* A finished segment that is no longer written to goes; its files are deleted by the marks chain
+ * (without room to remember it, at once). */
+static void delete_segment(disk_queue *dq, segment *s)
+{
+    uint64_t id = s->id;
+    forget_segment(dq, s);
+    if (dq->doomed_count == dq->doomed_cap) {
+        size_t cap = dq->doomed_cap ? dq->doomed_cap * 2 : 8;
+        uint64_t *grown = realloc(dq->doomed, cap * sizeof *grown);
+        if (!grown) {
+            int error = unlink_segment_files(dq->dir, id);
+            if (error)
+                log_warn("disk-queue", "could not delete segment %" PRIu64 " in %s: %s", id,
+                         dq->dir, strerror(error));
+            return;
+        }
+        dq->doomed = grown;
+        dq->doomed_cap = cap;
     }
+    dq->doomed[dq->doomed_count++] = id;
+    schedule_marks(dq);
 }
 
 static int sync_directory(const char *dir)
@@ -264,7 +331,7 @@ static int sync_directory(const char *dir)
 }
 
 /* The segment new records go to: a new one when a batch begins and the current one is full or
- * a write to it failed. Its file is created when the batch is committed (open_target). */
+ * a write to it failed. Its file is created when the batch is committed. */
 static segment *batch_target(disk_queue *dq)
 {
     segment *target = dq->segment_count ? &dq->segments[dq->segment_count - 1] : NULL;
@@ -283,25 +350,14 @@ static segment *batch_target(disk_queue *dq)
     return target;
 }
 
-/* Makes sure the file of the target segment is the one open. The directory is synced once per
- * new file so the file itself survives a crash. */
-static int open_target(disk_queue *dq)
+/* Opens a segment's file for appending; the directory is synced once per new file so the file
+ * itself survives a crash. */
+static int open_segment_file(const char *dir, const char *path, bool *directory_synced)
 {
-    segment *target = &dq->segments[dq->segment_count - 1];
-    if (dq->fd >= 0 && dq->fd_segment == target->id)
-        return 0;
-    char path[4096];
-    segment_path(dq, target->id, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    if (sync_directory(dq->dir) == 0)
-        dq->fsyncs++;
-    if (dq->fd >= 0)
-        close(dq->fd);
-    dq->fd = fd;
-    dq->fd_segment = target->id;
-    return 0;
+    if (fd >= 0)
+        *directory_synced = sync_directory(dir) == 0;
+    return fd;
 }
 
 /* ---- commits ---- */
@@ -312,6 +368,18 @@ static void maybe_finish_close(disk_queue *dq);
 static void commit_work(uv_work_t *work)
 {
     commit_job *job = work->data;
+    if (job->open_path) {
+        job->fd = open_segment_file(job->dq->dir, job->open_path, &job->directory_synced);
+        if (job->fd < 0) {
+            job->error = errno;
+            return;
+        }
+    }
+    if (job->fd < 0) {
+        job->error = EBADF;
+        return;
+    }
+    uint64_t started = uv_hrtime();
     size_t at = 0;
     while (at < job->buffer.len) {
         ssize_t n = write(job->fd, job->buffer.bytes + at, job->buffer.len - at);
@@ -325,6 +393,7 @@ static void commit_work(uv_work_t *work)
     }
     if (job->sync && fdatasync(job->fd) != 0)
         job->error = errno;
+    job->disk_ns = uv_hrtime() - started;
 }
 
 static void commit_done(uv_work_t *work, int status)
@@ -333,9 +402,19 @@ static void commit_done(uv_work_t *work, int status)
     disk_queue *dq = job->dq;
     dq->committing = NULL;
     dq->commits++;
-    if (job->sync)
+    if (job->sync && job->error == 0)
         dq->fsyncs++;
+    if (job->directory_synced)
+        dq->fsyncs++;
+    if (job->open_path && job->fd >= 0) {
+        if (dq->fd >= 0)
+            close(dq->fd);
+        dq->fd = job->fd;
+        dq->fd_segment = job->open_segment;
+    }
     bool ok = status == 0 && job->error == 0;
+    if (ok && job->sync && dq->commit_observer)
+        dq->commit_observer(dq->commit_observer_user, (double)job->disk_ns / 1e9);
     if (!ok) {
         /* Part of the buffer may be on disk: later records would sit behind a torn one, so the
          * next commit goes to a fresh segment. */
@@ -352,6 +431,7 @@ static void commit_done(uv_work_t *work, int status)
         job->waiters[i].fn(job->waiters[i].user, ok);
     free(job->waiters);
     free(job->buffer.bytes);
+    free(job->open_path);
     free(job);
     maybe_commit(dq);
     maybe_finish_close(dq);
@@ -362,28 +442,34 @@ static void start_commit(disk_queue *dq)
     commit_job *job = calloc(1, sizeof *job);
     if (!job)
         return; /* retried by the next append or the timer */
-    if (dq->segment_count == 0 || open_target(dq) != 0) {
-        job->error = errno ? errno : EIO;
-        dq->fd = dq->fd >= 0 ? (close(dq->fd), -1) : -1;
-    }
     job->dq = dq;
     job->work.data = job;
-    job->buffer = dq->pending;
     job->fd = dq->fd;
-    job->sync = dq->pending_needs_sync;
+    if (dq->segment_count == 0) {
+        job->error = EIO;
+    } else {
+        const segment *target = &dq->segments[dq->segment_count - 1];
+        if (dq->fd < 0 || dq->fd_segment != target->id) {
+            char path[4096];
+            segment_path(dq->dir, target->id, "log", path, sizeof path);
+            job->open_segment = target->id;
+            if (!(job->open_path = strdup(path)))
+                job->error = ENOMEM;
+        }
+    }
+    job->buffer = dq->pending;
+    job->sync = dq->pending.len > 0 || dq->waiter_count > 0;
     job->waiters = dq->waiters;
     job->waiter_count = dq->waiter_count;
     dq->pending = (byte_buffer){0};
-    dq->pending_needs_sync = false;
     dq->waiters = NULL;
     dq->waiter_count = dq->waiter_cap = 0;
-    if (job->fd < 0 && !job->error)
-        job->error = EBADF;
-    if (job->sync)
-        dq->last_sync_start = uv_now(dq->loop);
+    dq->last_sync_start = uv_now(dq->loop);
     dq->committing = job;
-    if (uv_queue_work(dq->loop, &job->work, commit_work, commit_done) != 0) {
-        job->error = EAGAIN;
+    if (job->error || uv_queue_work(dq->loop, &job->work, commit_work, commit_done) != 0) {
+        if (!job->error)
+            job->error = EAGAIN;
+        job->fd = -1; /* not opened: commit_done keeps dq->fd */
         commit_done(&job->work, 0);
     }
 }
@@ -396,17 +482,9 @@ static void on_timer(uv_timer_t *timer)
         start_commit(dq);
 }
 
-static void arm_timer(disk_queue *dq, uint64_t ms)
-{
-    if (dq->timer_armed)
-        return;
-    dq->timer_armed = true;
-    dq->timer_for_finished = ms == FINISHED_FLUSH_MS;
-    uv_timer_start(&dq->timer, on_timer, ms, 0);
-}
-
-/* Starts a commit when one is due: at once when the disk is idle, else one sync interval after
- * the last one began; finished records alone wait FINISHED_FLUSH_MS and are not synced. */
+/* Starts a commit when one is due: never in the middle of a loop turn (the appends of this turn,
+ * every request read in one poll, share it), and at most one per sync interval while the disk is
+ * busy. */
 static void maybe_commit(disk_queue *dq)
 {
     if (dq->committing || (dq->pending.len == 0 && dq->waiter_count == 0))
@@ -415,21 +493,154 @@ static void maybe_commit(disk_queue *dq)
         start_commit(dq);
         return;
     }
-    if (!dq->pending_needs_sync && dq->waiter_count == 0) {
-        arm_timer(dq, FINISHED_FLUSH_MS);
+    if (dq->timer_armed)
         return;
-    }
-    if (dq->timer_armed && !dq->timer_for_finished)
-        return; /* a synced commit is already on its way */
-    if (dq->timer_armed) {
-        uv_timer_stop(&dq->timer);
-        dq->timer_armed = false;
-    }
-    /* Never at once: the appends of this loop turn (every request read in one poll) share the
-     * commit; and at most one synced commit per interval while the disk is busy. */
     uint64_t now = uv_now(dq->loop);
     uint64_t due = dq->last_sync_start + dq->sync_interval_ms;
-    arm_timer(dq, now < due ? due - now : 0);
+    dq->timer_armed = true;
+    uv_timer_start(&dq->timer, on_timer, now < due ? due - now : 0, 0);
+}
+
+/* ---- finished marks ---- */
+
+static void maybe_start_marks(disk_queue *dq);
+
+static void marks_work(uv_work_t *work)
+{
+    marks_job *job = work->data;
+    const char *dir = job->dq->dir;
+    for (size_t i = 0; i < job->file_count; i++) {
+        char path[4096];
+        segment_path(dir, job->files[i].segment, "done", path, sizeof path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        const byte_buffer *b = &job->files[i].bytes;
+        size_t at = 0;
+        while (fd >= 0 && at < b->len) {
+            ssize_t n = write(fd, b->bytes + at, b->len - at);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                errno = n < 0 ? errno : EIO;
+                break;
+            }
+            at += (size_t)n;
+        }
+        if ((fd < 0 || at < b->len) && !job->error)
+            job->error = errno ? errno : EIO;
+        if (fd >= 0)
+            close(fd);
+    }
+    for (size_t i = 0; i < job->doomed_count; i++) {
+        int error = unlink_segment_files(dir, job->doomed[i]);
+        if (error && !job->unlink_error) {
+            job->unlink_error = error;
+            job->unlink_failed_segment = job->doomed[i];
+        }
+    }
+}
+
+static void marks_done(uv_work_t *work, int status)
+{
+    marks_job *job = work->data;
+    disk_queue *dq = job->dq;
+    dq->marking = NULL;
+    int error = status != 0 ? EIO : job->error;
+    if (error && !dq->marks_failing)
+        log_warn("disk-queue",
+                 "cannot write finished marks in %s: %s; those events are delivered again after "
+                 "a restart",
+                 dq->dir, strerror(error));
+    else if (!error && dq->marks_failing)
+        log_info("disk-queue", "writing finished marks in %s again", dq->dir);
+    dq->marks_failing = error != 0;
+    if (job->unlink_error)
+        log_warn("disk-queue", "could not delete segment %" PRIu64 " in %s: %s",
+                 job->unlink_failed_segment, dq->dir, strerror(job->unlink_error));
+    for (size_t i = 0; i < job->file_count; i++)
+        free(job->files[i].bytes.bytes);
+    free(job->files);
+    free(job->doomed);
+    free(job);
+    schedule_marks(dq);
+    maybe_finish_close(dq);
+}
+
+/* Out of memory at close: the marks are given up (their events are delivered again after the
+ * restart) and the deletions done here. */
+static void drop_marks(disk_queue *dq)
+{
+    for (size_t i = 0; i < dq->segment_count; i++) {
+        free(dq->segments[i].marks.bytes);
+        dq->segments[i].marks = (byte_buffer){0};
+    }
+    dq->marked_segments = 0;
+    for (size_t i = 0; i < dq->doomed_count; i++)
+        unlink_segment_files(dq->dir, dq->doomed[i]);
+    dq->doomed_count = 0;
+    log_warn("disk-queue", "out of memory at close: finished marks not written; those events are "
+                           "delivered again after a restart");
+}
+
+static void start_marks(disk_queue *dq)
+{
+    marks_job *job = calloc(1, sizeof *job);
+    marks_file *files = dq->marked_segments ? calloc(dq->marked_segments, sizeof *files) : NULL;
+    if (!job || (dq->marked_segments && !files)) {
+        free(job);
+        free(files);
+        if (dq->closing)
+            drop_marks(dq); /* rather than a close that never ends */
+        return;             /* retried by the next mark or deletion */
+    }
+    job->dq = dq;
+    job->work.data = job;
+    job->files = files;
+    for (size_t i = 0; i < dq->segment_count && job->file_count < dq->marked_segments; i++) {
+        segment *s = &dq->segments[i];
+        if (s->marks.len == 0)
+            continue;
+        job->files[job->file_count++] = (marks_file){s->id, s->marks};
+        s->marks = (byte_buffer){0};
+    }
+    dq->marked_segments = 0;
+    job->doomed = dq->doomed;
+    job->doomed_count = dq->doomed_count;
+    dq->doomed = NULL;
+    dq->doomed_count = dq->doomed_cap = 0;
+    dq->marking = job;
+    if (uv_queue_work(dq->loop, &job->work, marks_work, marks_done) != 0) {
+        marks_work(&job->work); /* no thread pool: on the loop rather than not at all */
+        marks_done(&job->work, 0);
+    }
+}
+
+static void on_marks_timer(uv_timer_t *timer)
+{
+    disk_queue *dq = timer->data;
+    dq->marks_timer_armed = false;
+    maybe_start_marks(dq);
+}
+
+static void maybe_start_marks(disk_queue *dq)
+{
+    if (!dq->marking && (dq->marked_segments > 0 || dq->doomed_count > 0))
+        start_marks(dq);
+}
+
+/* Marks and deletions wait MARKS_FLUSH_MS to share a job; at close they go at once. Before the
+ * queue is open (recovery) they wait for it. */
+static void schedule_marks(disk_queue *dq)
+{
+    if (!dq->open_handles || dq->marking || (dq->marked_segments == 0 && dq->doomed_count == 0))
+        return;
+    if (dq->closing) {
+        start_marks(dq);
+        return;
+    }
+    if (!dq->marks_timer_armed) {
+        dq->marks_timer_armed = true;
+        uv_timer_start(&dq->marks_timer, on_marks_timer, MARKS_FLUSH_MS, 0);
+    }
 }
 
 /* ---- appends ---- */
@@ -490,7 +701,6 @@ bool disk_queue_append(disk_queue *dq, event *ev)
         target->bytes += DISK_QUEUE_RECORD_HEADER + len;
         target->live++;
         dq->total_bytes += DISK_QUEUE_RECORD_HEADER + len;
-        dq->pending_needs_sync = true;
     }
     ok = target != NULL;
     free(text);
@@ -512,7 +722,6 @@ void disk_queue_when_durable(disk_queue *dq, disk_queue_durable_fn fn, void *use
         dq->waiter_cap = cap;
     }
     dq->waiters[dq->waiter_count++] = (waiter){fn, user};
-    dq->pending_needs_sync = true;
     maybe_commit(dq);
 }
 
@@ -529,17 +738,16 @@ void disk_queue_finished(disk_queue *dq, event *ev)
         delete_segment(dq, s);
         return;
     }
-    /* Without room for the record the event is delivered again after a crash: at-least-once
-     * still holds. */
-    if (!buffer_reserve(&dq->pending, DISK_QUEUE_RECORD_HEADER))
+    /* The mark goes to the event's own segment's .done file, so it goes away with the segment.
+     * Without room for it the event is delivered again after a crash: at-least-once holds. */
+    if (!buffer_reserve(&s->marks, DISK_QUEUE_RECORD_HEADER))
         return;
-    segment *current = batch_target(dq);
-    if (!current)
-        return;
-    buffer_put_record(&dq->pending, DISK_QUEUE_KIND_FINISHED, ev->journal_id, NULL, 0);
-    current->bytes += DISK_QUEUE_RECORD_HEADER;
+    if (s->marks.len == 0)
+        dq->marked_segments++;
+    buffer_put_record(&s->marks, DISK_QUEUE_KIND_FINISHED, ev->journal_id, NULL, 0);
+    s->bytes += DISK_QUEUE_RECORD_HEADER;
     dq->total_bytes += DISK_QUEUE_RECORD_HEADER;
-    maybe_commit(dq);
+    schedule_marks(dq);
 }
 
 uint64_t disk_queue_bytes(const disk_queue *dq)
@@ -555,6 +763,12 @@ uint64_t disk_queue_fsyncs(const disk_queue *dq)
 uint64_t disk_queue_commits(const disk_queue *dq)
 {
     return dq->commits;
+}
+
+void disk_queue_observe_commits(disk_queue *dq, void (*fn)(void *user, double seconds), void *user)
+{
+    dq->commit_observer = fn;
+    dq->commit_observer_user = user;
 }
 
 bool disk_queue_healthy(const disk_queue *dq)
@@ -580,21 +794,40 @@ typedef struct recovery {
     uint64_t max_id;
 } recovery;
 
+static bool remember_finished(recovery *r, uint64_t id)
+{
+    if (r->finished_count == r->finished_cap) {
+        size_t cap = r->finished_cap ? r->finished_cap * 2 : 1024;
+        uint64_t *grown = realloc(r->finished, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        r->finished = grown;
+        r->finished_cap = cap;
+    }
+    r->finished[r->finished_count++] = id;
+    return true;
+}
+
+/* A .done file holds finished marks only; anything else in it is damage. */
+static void recover_mark(void *user, const disk_queue_record *record)
+{
+    recovery *r = user;
+    if (record->kind == DISK_QUEUE_KIND_FINISHED) {
+        remember_finished(r, record->id);
+        return;
+    }
+    r->stats->torn_records++;
+    r->stats->torn_bytes += DISK_QUEUE_RECORD_HEADER + record->len;
+}
+
 static void recover_record(void *user, const disk_queue_record *record)
 {
     recovery *r = user;
     if (record->id > r->max_id)
         r->max_id = record->id;
+    /* Queues written before marks had files of their own keep them in the segment. */
     if (record->kind == DISK_QUEUE_KIND_FINISHED) {
-        if (r->finished_count == r->finished_cap) {
-            size_t cap = r->finished_cap ? r->finished_cap * 2 : 1024;
-            uint64_t *grown = realloc(r->finished, cap * sizeof *grown);
-            if (!grown)
-                return;
-            r->finished = grown;
-            r->finished_cap = cap;
-        }
-        r->finished[r->finished_count++] = record->id;
+        remember_finished(r, record->id);
         return;
     }
     char reason[256] = "";
@@ -663,25 +896,69 @@ static bool read_file(const char *path, uint8_t **bytes, size_t *len)
     return true;
 }
 
+static bool parse_segment_name(const char *name, uint64_t *id, const char *kind)
+{
+    char tail[8];
+    return sscanf(name, "segment-%" SCNu64 ".%5s", id, tail) == 2 && strcmp(tail, kind) == 0 &&
+           *id > 0;
+}
+
+/* The .log files are the segments; a .done file without its .log is what a crash between the two
+ * unlinks left, and goes now. */
 static int list_segments(disk_queue *dq)
 {
     DIR *d = opendir(dq->dir);
     if (!d)
         return -1;
     struct dirent *entry;
+    uint64_t id;
     while ((entry = readdir(d))) {
-        uint64_t id;
-        char tail[8];
-        if (sscanf(entry->d_name, "segment-%" SCNu64 ".%4s", &id, tail) == 2 &&
-            strcmp(tail, "log") == 0 && id > 0 && !add_segment(dq, id)) {
+        if (parse_segment_name(entry->d_name, &id, "log") && !add_segment(dq, id)) {
             closedir(d);
             return -1;
         }
     }
-    closedir(d);
     if (dq->segment_count > 1)
         qsort(dq->segments, dq->segment_count, sizeof *dq->segments, compare_segments);
+    rewinddir(d);
+    while ((entry = readdir(d))) {
+        if (parse_segment_name(entry->d_name, &id, "done") && !find_segment(dq, id)) {
+            char path[4096];
+            segment_path(dq->dir, id, "done", path, sizeof path);
+            if (unlink(path) != 0)
+                log_warn("disk-queue", "could not delete %s: %s", path, strerror(errno));
+        }
+    }
+    closedir(d);
     return 0;
+}
+
+/* Reads one file of segment s through fn; returns its size, 0 when it is absent. */
+static size_t recover_file(recovery *r, segment *s, const char *kind,
+                           void (*fn)(void *user, const disk_queue_record *record))
+{
+    char path[4096];
+    segment_path(r->dq->dir, s->id, kind, path, sizeof path);
+    uint8_t *bytes;
+    size_t len;
+    if (!read_file(path, &bytes, &len)) {
+        if (errno != ENOENT || strcmp(kind, "log") == 0)
+            log_warn("disk-queue", "cannot read %s: %s", path, strerror(errno));
+        return 0;
+    }
+    r->segment = s;
+    size_t valid = disk_queue_scan(bytes, len, fn, r);
+    if (valid < len) {
+        r->stats->torn_records++;
+        r->stats->torn_bytes += len - valid;
+        log_warn("disk-queue",
+                 "%s: %zu byte(s) after offset %zu are torn or corrupt (a crash mid-write): "
+                 "skipped%s",
+                 path, len - valid, valid,
+                 fn == recover_mark ? "; the events they finished are delivered again" : "");
+    }
+    free(bytes);
+    return len;
 }
 
 static void recover(disk_queue *dq, disk_queue_recovered_fn fn, void *user,
@@ -690,27 +967,9 @@ static void recover(disk_queue *dq, disk_queue_recovered_fn fn, void *user,
     recovery r = {.dq = dq, .stats = stats};
     for (size_t i = 0; i < dq->segment_count; i++) {
         segment *s = &dq->segments[i];
-        char path[4096];
-        segment_path(dq, s->id, path, sizeof path);
-        uint8_t *bytes;
-        size_t len;
-        if (!read_file(path, &bytes, &len)) {
-            log_warn("disk-queue", "cannot read %s: %s", path, strerror(errno));
-            continue;
-        }
+        s->bytes = recover_file(&r, s, "log", recover_record);
         stats->segments++;
-        r.segment = s;
-        size_t valid = disk_queue_scan(bytes, len, recover_record, &r);
-        s->bytes = len;
-        if (valid < len) {
-            stats->torn_records++;
-            stats->torn_bytes += len - valid;
-            log_warn("disk-queue",
-                     "%s: %zu byte(s) after offset %zu are torn or corrupt (a crash mid-write): "
-                     "skipped",
-                     path, len - valid, valid);
-        }
-        free(bytes);
+        s->bytes += recover_file(&r, s, "done", recover_mark);
     }
     if (r.finished_count > 1)
         qsort(r.finished, r.finished_count, sizeof *r.finished, compare_ids);
@@ -733,10 +992,25 @@ static void recover(disk_queue *dq, disk_queue_recovered_fn fn, void *user,
     dq->next_id = r.max_id + 1;
     for (size_t i = 0; i < dq->segment_count; i++)
         dq->total_bytes += dq->segments[i].bytes;
-    /* Segments with nothing left to deliver go now; the others when their events finish. */
+    /* Segments with nothing left to deliver go (once the queue is open); the others when their
+     * events finish. */
     for (size_t i = dq->segment_count; i-- > 0;)
         if (dq->segments[i].live == 0)
             delete_segment(dq, &dq->segments[i]);
+}
+
+static void free_queue(disk_queue *dq)
+{
+    if (dq->lock_fd >= 0)
+        close(dq->lock_fd);
+    for (size_t i = 0; i < dq->segment_count; i++)
+        free(dq->segments[i].marks.bytes);
+    free(dq->pending.bytes);
+    free(dq->waiters);
+    free(dq->doomed);
+    free(dq->segments);
+    free(dq->dir);
+    free(dq);
 }
 
 disk_queue *disk_queue_open(uv_loop_t *loop, const disk_queue_options *options,
@@ -765,10 +1039,7 @@ disk_queue *disk_queue_open(uv_loop_t *loop, const disk_queue_options *options,
     if (dq->lock_fd < 0 || flock(dq->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf(err, err_cap, "queue directory %s: %s", options->dir,
                  errno == EWOULDBLOCK ? "another event-router is using it" : strerror(errno));
-        if (dq->lock_fd >= 0)
-            close(dq->lock_fd);
-        free(dq->dir);
-        free(dq);
+        free_queue(dq);
         return NULL;
     }
     dq->healthy = true;
@@ -778,53 +1049,61 @@ disk_queue *disk_queue_open(uv_loop_t *loop, const disk_queue_options *options,
     dq->next_id = 1;
     if (list_segments(dq) != 0) {
         snprintf(err, err_cap, "queue directory %s: %s", options->dir, strerror(errno));
-        close(dq->lock_fd);
-        free(dq->segments);
-        free(dq->dir);
-        free(dq);
+        free_queue(dq);
         return NULL;
     }
     recover(dq, recovered, user, stats);
     dq->roll_next = true; /* never append behind a previous run's (possibly torn) tail */
-    if (!batch_target(dq) || open_target(dq) != 0) {
+    segment *target = batch_target(dq);
+    char path[4096];
+    bool directory_synced = false;
+    if (target) {
+        segment_path(dq->dir, target->id, "log", path, sizeof path);
+        dq->fd = open_segment_file(dq->dir, path, &directory_synced);
+    }
+    if (dq->fd < 0) {
         snprintf(err, err_cap, "queue directory %s: cannot create a segment: %s", options->dir,
                  strerror(errno));
-        close(dq->lock_fd);
-        free(dq->segments);
-        free(dq->dir);
-        free(dq);
+        free_queue(dq);
         return NULL;
     }
+    dq->fd_segment = target->id;
+    dq->fsyncs += directory_synced;
     uv_timer_init(loop, &dq->timer);
     dq->timer.data = dq;
+    uv_timer_init(loop, &dq->marks_timer);
+    dq->marks_timer.data = dq;
+    dq->open_handles = 2;
+    schedule_marks(dq); /* the segments recovery found finished */
     return dq;
 }
 
 static void on_timer_closed(uv_handle_t *handle)
 {
     disk_queue *dq = handle->data;
+    if (--dq->open_handles > 0)
+        return;
     void (*closed)(void *) = dq->closed;
     void *user = dq->closed_user;
-    close(dq->lock_fd);
-    free(dq->pending.bytes);
-    free(dq->waiters);
-    free(dq->segments);
-    free(dq->dir);
-    free(dq);
+    free_queue(dq);
     if (closed)
         closed(user);
 }
 
 static void maybe_finish_close(disk_queue *dq)
 {
-    if (!dq->closing || dq->committing || dq->pending.len > 0 || dq->waiter_count > 0)
+    if (!dq->closing || dq->committing || dq->pending.len > 0 || dq->waiter_count > 0 ||
+        dq->marking || dq->marked_segments > 0 || dq->doomed_count > 0)
         return;
     if (dq->fd >= 0)
         close(dq->fd);
     dq->fd = -1;
     uv_timer_stop(&dq->timer);
-    if (!uv_is_closing((uv_handle_t *)&dq->timer))
+    uv_timer_stop(&dq->marks_timer);
+    if (!uv_is_closing((uv_handle_t *)&dq->timer)) {
         uv_close((uv_handle_t *)&dq->timer, on_timer_closed);
+        uv_close((uv_handle_t *)&dq->marks_timer, on_timer_closed);
+    }
 }
 
 void disk_queue_close(disk_queue *dq, void (*closed)(void *user), void *user)
@@ -833,5 +1112,6 @@ void disk_queue_close(disk_queue *dq, void (*closed)(void *user), void *user)
     dq->closed = closed;
     dq->closed_user = user;
     maybe_commit(dq);
+    schedule_marks(dq);
     maybe_finish_close(dq);
 }

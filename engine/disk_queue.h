@@ -1,7 +1,9 @@
 /* The disk queue: a write-ahead journal of every event the engine accepts, so that an
  * acknowledgement (a webhook 202) survives kill -9, an OOM kill or a power cut.
  *
- * Layout: <dir>/segment-<id>.log files, written append-only, one record after the other:
+ * Layout: <dir>/segment-<id>.log files of event records, written append-only, and beside each a
+ * segment-<id>.done file of the finished marks of its events. Both hold records, one after the
+ * other:
  *
  *   u32 crc32c   of everything after it (length, kind, reserved, id, payload)
  *   u32 length   of the payload
@@ -11,20 +13,26 @@
  *   payload
  *
  * Integers are little-endian. A record that fails its checksum, or is cut short (a torn write at
- * the tail after a crash), ends the reading of its segment: it and the rest of that segment are
- * skipped and counted, never trusted and never fatal.
+ * the tail after a crash), ends the reading of its file: it and the rest of that file are skipped
+ * and counted, never trusted and never fatal. (Queues written by earlier versions kept finished
+ * records in the .log file; they are still honoured there.)
  *
  * Group commit: appends go into one buffer; a worker thread writes it and calls fdatasync once
  * for everything appended since the last commit, then the durable callbacks run on the loop. A
- * commit starts at once when the disk is idle and at most once per sync interval otherwise, so a
- * lone event waits for one fdatasync and a flood shares each one among many events. Finished
- * records are written without a sync of their own: losing one after a crash only means that
- * event is delivered again (at-least-once), never that one is lost.
+ * commit starts at the end of the loop turn when the disk is idle and at most once per sync
+ * interval otherwise, so a lone event waits for one fdatasync and a flood shares each one among
+ * many events. A new segment's file is created (and the directory synced) by the commit's worker,
+ * never on the loop thread.
  *
- * Space: a segment is deleted once every event in it has finished and a newer one is being
- * written; the live segments' bytes count against max_bytes and a full queue refuses appends
- * (the source pushes back). Single-threaded API (the loop thread); only the writes and syncs run
- * on libuv's thread pool. */
+ * Finished marks go to the thread pool a few milliseconds after the event finished, in a chain of
+ * their own that never waits for a commit, and are never synced: losing one after a crash only
+ * means that event is delivered again (at-least-once), never that one is lost. A kill -9 (the
+ * page cache survives it) therefore delivers again only what finished in those last milliseconds.
+ *
+ * Space: a segment is deleted (both files, by the marks chain, so no late mark creates its .done
+ * again) once every event in it has finished and a newer one is being written; the live segments'
+ * bytes count against max_bytes and a full queue refuses appends (the source pushes back).
+ * Single-threaded API (the loop thread); only the file work runs on libuv's thread pool. */
 #ifndef EVENT_ROUTER_DISK_QUEUE_H
 #define EVENT_ROUTER_DISK_QUEUE_H
 
@@ -48,7 +56,8 @@ typedef struct disk_queue_options {
     const char *dir;
     uint64_t max_bytes;           /* live segment bytes; appends beyond are refused */
     uint64_t segment_bytes;       /* a segment past this size is closed and a new one begun */
-    double sync_interval_seconds; /* at most one fdatasync per interval while busy */
+    double sync_interval_seconds; /* at most one fdatasync per interval; 0: the next commit
+                                   * starts as soon as the previous one returned */
 } disk_queue_options;
 
 typedef struct disk_queue_recovery {
@@ -86,6 +95,9 @@ void disk_queue_finished(disk_queue *dq, event *ev);
 uint64_t disk_queue_bytes(const disk_queue *dq);
 uint64_t disk_queue_fsyncs(const disk_queue *dq);
 uint64_t disk_queue_commits(const disk_queue *dq);
+/* fn(user, seconds) runs on the loop after each synced commit with the time its worker spent
+ * writing and in fdatasync: the disk's share of a 202's wait (for the metrics). */
+void disk_queue_observe_commits(disk_queue *dq, void (*fn)(void *user, double seconds), void *user);
 /* False after a failed write or sync until a later commit succeeds (for readiness and alarms). */
 bool disk_queue_healthy(const disk_queue *dq);
 

@@ -967,6 +967,11 @@ static void on_recovered(void *user, event *ev, const char *source)
     event_queue_restore(&e->queue, ev);
 }
 
+static void observe_commit(void *user, double seconds)
+{
+    metrics_observe_commit(user, seconds);
+}
+
 static int open_journal(engine *e, char *err, size_t err_cap)
 {
     const config *cfg = e->config;
@@ -981,6 +986,7 @@ static int open_journal(engine *e, char *err, size_t err_cap)
     if (!e->journal)
         return -1;
     event_queue_set_journal(&e->queue, e->journal);
+    disk_queue_observe_commits(e->journal, observe_commit, e->metrics);
     log_info("engine",
              "disk queue %s: %zu undelivered event(s) from the last run to deliver again, %zu "
              "segment(s) read, %zu torn or corrupt record(s) skipped (%" PRIu64 " bytes)",

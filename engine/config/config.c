@@ -31,7 +31,7 @@ static void set_defaults(config *cfg)
     cfg->queue_type = QUEUE_DISK;
     cfg->queue_max_bytes = 64u * 1024 * 1024;
     cfg->queue_segment_bytes = 8u * 1024 * 1024;
-    cfg->queue_sync_interval_seconds = 0.002;
+    cfg->queue_sync_interval_seconds = 0;
 }
 
 static void read_header(config_checker *ck, const ynode *root, config *cfg)
@@ -195,7 +195,7 @@ static void read_extensions(config_checker *ck, const ynode *root, config *cfg)
     check_string(ck, queue, "queue", "dir", false, &cfg->queue_dir);
     check_size(ck, queue, "queue", "maxBytes", &cfg->queue_max_bytes);
     check_size(ck, queue, "queue", "segmentBytes", &cfg->queue_segment_bytes);
-    check_duration(ck, queue, "queue", "syncInterval", &cfg->queue_sync_interval_seconds);
+    check_duration_or_zero(ck, queue, "queue", "syncInterval", &cfg->queue_sync_interval_seconds);
     if (cfg->queue_max_bytes < 1024 * 1024 && queue) {
         const ynode *at = check_value(ck, queue, "queue", "maxBytes", false);
         check_error_at(ck, at ? at->line : queue->line, at ? at->col : queue->col, "queue.maxBytes",

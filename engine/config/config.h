@@ -225,7 +225,7 @@ typedef struct config {
     char *queue_dir;               /* queue: {dir}; default "queue" beside deadLetter.dir */
     size_t queue_max_bytes;        /* queue: {maxBytes}: memory and disk; default 64 MiB */
     size_t queue_segment_bytes;    /* queue: {segmentBytes}; default 8 MiB */
-    double queue_sync_interval_seconds; /* queue: {syncInterval}; default 2ms */
+    double queue_sync_interval_seconds; /* queue: {syncInterval}; default 0: no pacing */
     config_leader_election leader_election;
     config_checkpoint_store checkpoint_store;
 } config;

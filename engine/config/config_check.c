@@ -183,6 +183,19 @@ bool check_duration(config_checker *ck, const ynode *parent, const char *path, c
     return parsed;
 }
 
+bool check_duration_or_zero(config_checker *ck, const ynode *parent, const char *path,
+                            const char *key, double *out)
+{
+    const ynode *value = check_kind(ck, parent, path, key, false, YNODE_SCALAR);
+    double seconds = -1;
+    bool parsed = value && config_parse_duration(value->scalar, &seconds) && seconds >= 0;
+    check_scalar_form(ck, parent, path, key, parsed, value,
+                      "a duration such as 0, 2ms or 1s (0 or more)");
+    if (parsed)
+        *out = seconds;
+    return parsed;
+}
+
 bool check_host_port(config_checker *ck, const ynode *parent, const char *path, const char *key,
                      bool required, char **out)
 {

@@ -45,6 +45,9 @@ bool check_size(config_checker *ck, const ynode *parent, const char *path, const
 /* Durations must be > 0. */
 bool check_duration(config_checker *ck, const ynode *parent, const char *path, const char *key,
                     double *out);
+/* The same, 0 allowed (a pace that can be turned off). */
+bool check_duration_or_zero(config_checker *ck, const ynode *parent, const char *path,
+                            const char *key, double *out);
 bool check_host_port(config_checker *ck, const ynode *parent, const char *path, const char *key,
                      bool required, char **out);
 

@@ -225,7 +225,7 @@ void metrics_count_response(processor_stats *p, long http_status)
     p->responses_by_class[class]++;
 }
 
-void metrics_observe_latency(metrics *m, double seconds)
+static void observe(uint64_t *buckets, uint64_t *count, double *sum, double seconds)
 {
     if (isnan(seconds))
         return;
@@ -233,9 +233,19 @@ void metrics_observe_latency(metrics *m, double seconds)
         seconds = 0;
     for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++)
         if (seconds <= metrics_latency_bounds[i])
-            m->latency_buckets[i]++;
-    m->latency_count++;
-    m->latency_sum += seconds;
+            buckets[i]++;
+    (*count)++;
+    *sum += seconds;
+}
+
+void metrics_observe_latency(metrics *m, double seconds)
+{
+    observe(m->latency_buckets, &m->latency_count, &m->latency_sum, seconds);
+}
+
+void metrics_observe_commit(metrics *m, double seconds)
+{
+    observe(m->commit_buckets, &m->commit_count, &m->commit_sum, seconds);
 }
 
 /* ---- /stats ---------------------------------------------------------------------------------- */
@@ -545,6 +555,21 @@ static void append_processor_sample(text_buffer *b, const char *name, const char
     text_append(b, "} %" PRIu64 "\n", value);
 }
 
+static void append_histogram(text_buffer *b, const char *name, const char *help,
+                             const uint64_t *buckets, uint64_t count, double sum_seconds)
+{
+    append_header(b, name, "histogram", help);
+    char bound[32];
+    for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
+        format_double(metrics_latency_bounds[i], bound, sizeof bound);
+        text_append(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, bound, buckets[i]);
+    }
+    text_append(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, count);
+    char sum[32];
+    format_double(sum_seconds, sum, sizeof sum);
+    text_append(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name, sum, name, count);
+}
+
 static void append_event_totals(text_buffer *b, const metrics *m)
 {
     append_unlabelled(b, "event_router_events_in_total", "counter",
@@ -580,6 +605,10 @@ static void append_event_totals(text_buffer *b, const metrics *m)
         append_unlabelled(b, "event_router_disk_queue_healthy", "gauge",
                           "1 while the disk queue writes and syncs succeed; 0 is an alarm.",
                           q.disk_healthy ? 1 : 0);
+        append_histogram(b, "event_router_disk_queue_commit_seconds",
+                         "Seconds each synced group commit spent in write and fdatasync: the "
+                         "disk's share of a 202's wait.",
+                         m->commit_buckets, m->commit_count, m->commit_sum);
         append_unlabelled(b, "event_router_disk_queue_recovered_events", "gauge",
                           "Undelivered events read back from the disk queue at start.",
                           m->queue_recovered_events);
@@ -736,17 +765,9 @@ static void append_processor_samples(text_buffer *b, const metrics *m)
 
 static void append_latency_histogram(text_buffer *b, const metrics *m)
 {
-    const char *name = "event_router_delivery_latency_seconds";
-    append_header(b, name, "histogram", "Seconds from intake to successful delivery.");
-    char bound[32];
-    for (size_t i = 0; i < METRICS_LATENCY_BUCKETS; i++) {
-        format_double(metrics_latency_bounds[i], bound, sizeof bound);
-        text_append(b, "%s_bucket{le=\"%s\"} %" PRIu64 "\n", name, bound, m->latency_buckets[i]);
-    }
-    text_append(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, m->latency_count);
-    char sum[32];
-    format_double(m->latency_sum, sum, sizeof sum);
-    text_append(b, "%s_sum %s\n%s_count %" PRIu64 "\n", name, sum, name, m->latency_count);
+    append_histogram(b, "event_router_delivery_latency_seconds",
+                     "Seconds from intake to successful delivery.", m->latency_buckets,
+                     m->latency_count, m->latency_sum);
 }
 
 static void append_leader(text_buffer *b, const metrics *m)

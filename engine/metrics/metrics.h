@@ -109,6 +109,10 @@ typedef struct metrics {
     void *queue_depth_user;
     void (*queue_samples)(void *user, metrics_queue_sample *out);
     void *queue_samples_user;
+    /* the disk queue's synced commits: seconds in write + fdatasync, same bounds as latency */
+    uint64_t commit_buckets[METRICS_LATENCY_BUCKETS];
+    uint64_t commit_count;
+    double commit_sum;
     uint64_t queue_recovered_events; /* read back from the disk queue at start */
     uint64_t queue_torn_records;     /* skipped there as torn or corrupt */
 
@@ -149,6 +153,8 @@ void metrics_processor_outcome(processor_stats *p, const char *subject, int succ
  * error; 100..599 by class; anything else also counts as an error. */
 void metrics_count_response(processor_stats *p, long http_status);
 void metrics_observe_latency(metrics *m, double seconds);
+/* A disk queue commit's time in write + fdatasync (engine/disk_queue.h). */
+void metrics_observe_commit(metrics *m, double seconds);
 
 /* /stats: the VMware Event Router's JSON shape. Returns a malloc'd string. */
 char *metrics_render_stats(const metrics *m);

@@ -15,6 +15,7 @@ import {
 } from './lib.mjs';
 
 const KILL_TRIALS = Number(process.env.DURABILITY_KILL_TRIALS ?? 20);
+const DUP_TRIALS = Number(process.env.DURABILITY_DUP_TRIALS ?? 10);
 const OUTAGE_SECONDS = Number(process.env.DURABILITY_OUTAGE_SECONDS ?? 20);
 const RSS_BOUND_MIB = 256;
 // AddressSanitizer's quarantine and shadow memory inflate RSS: the bound is checked on the release
@@ -149,6 +150,82 @@ describe('durability', { concurrency: false }, () => {
     assert.ok(acked.size > KILL_TRIALS * 20, `only ${acked.size} events were acknowledged`);
     if (!queue.type) assert.ok(recovered > 0, 'no restart had anything to deliver again: the test did not test');
     assert.deepEqual(lost.slice(0, 10), [], `${lost.length} acknowledged event(s) lost`);
+  });
+
+  // Every kill -9 delivers again what the sink received but the router had not yet marked
+  // finished on disk. With a sink that answers at once that window is the finished marks' write
+  // delay alone, so duplicates stay a few milliseconds' worth of events per kill (the marks once
+  // waited 200 ms or more behind the commits: about 10 times the bound below).
+  test(`kill -9 ${DUP_TRIALS} times with a sink that keeps up: only the last moments are delivered again`, { timeout: 120_000 }, async () => {
+    const site = await makeSite({ delivery: { maxInFlight: 16 } });
+    sites.push(site);
+    const rate = 1000;
+    const events = Array.from({ length: 100_000 }, (_, i) => vcenterEvent(i, { id: `dup-${i}`, subject: `vm-${i % 64}` }));
+    await site.start();
+    const client = startClient(site.webhookUrl, events, { concurrency: 16, rate });
+    for (let trial = 0; trial < DUP_TRIALS; trial++) {
+      await sleep(400 + Math.random() * 400);
+      site.router.proc.kill('SIGKILL');
+      await site.router.exit;
+      await site.start();
+    }
+    client.stop();
+    await client.done;
+    const acked = client.acked;
+    await waitFor(() => lostOf(site, acked).length === 0, { timeout: 60_000, interval: 250, what: 'every acknowledged event delivered' })
+      .catch(() => {});
+    const lost = lostOf(site, acked);
+    const duplicates = site.sink.counters.duplicates;
+    // 50 ms of the offered rate per kill: marks written within a few ms, with room for a loaded
+    // machine and a sanitized build.
+    const bound = DUP_TRIALS * rate * 0.05;
+    figures('kill -9, fast sink', {
+      trials: DUP_TRIALS, acked: acked.size, delivered: site.sink.byId.size, lost: lost.length,
+      duplicates, 'duplicates per kill': duplicates / DUP_TRIALS, bound,
+    });
+    assert.ok(acked.size > DUP_TRIALS * 200, `only ${acked.size} events were acknowledged`);
+    assert.deepEqual(lost.slice(0, 10), [], `${lost.length} acknowledged event(s) lost`);
+    assert.ok(duplicates <= bound, `${duplicates} duplicates after ${DUP_TRIALS} kills (bound ${bound})`);
+  });
+
+  // A kill -9 soon after a burst was delivered must not deliver the burst again: the finished
+  // marks reach the file system within milliseconds even when no new event comes to carry them.
+  // Regression: they waited 200 ms for company, so a kill in that window duplicated the tail of
+  // every burst.
+  test(`kill -9 ${DUP_TRIALS} times 60 ms after a burst was delivered: nothing is delivered again`, { timeout: 120_000 }, async () => {
+    const site = await makeSite({ delivery: { maxInFlight: 16 } });
+    sites.push(site);
+    let duplicates = 0;
+    let acked = 0;
+    for (let trial = 0; trial < DUP_TRIALS; trial++) {
+      await site.start();
+      const events = Array.from({ length: 200 }, (_, i) => vcenterEvent(i, { id: `burst-${trial}-${i}`, subject: `vm-${i % 16}` }));
+      const client = startClient(site.webhookUrl, events, { concurrency: 16 });
+      await client.done;
+      acked += client.acked.size;
+      await waitFor(() => events.every((e) => site.sink.byId.has(e.id)), { timeout: 20_000, interval: 5, what: 'the burst delivered' });
+      const before = site.sink.counters.duplicates;
+      if (trial === 0) {
+        // The commits that made the burst's 202s durable are timed in /metrics.
+        const m = await site.metrics();
+        const commits = metricValue(m, 'event_router_disk_queue_commit_seconds_count');
+        const buckets = m.samples.filter((x) => x.name === 'event_router_disk_queue_commit_seconds_bucket');
+        assert.ok(commits >= 1 && commits <= 200, `commits timed: ${commits}`);
+        assert.equal(buckets.find((x) => x.labels.le === '+Inf')?.value, commits);
+        assert.ok(buckets.every((x, i) => i === 0 || x.value >= buckets[i - 1].value), 'buckets are cumulative');
+        assert.ok(metricValue(m, 'event_router_disk_queue_commit_seconds_sum') > 0);
+      }
+      await sleep(60);
+      site.router.proc.kill('SIGKILL');
+      await site.router.exit;
+      await site.start();
+      await sleep(500); // what the restart finds undelivered goes out now
+      duplicates += site.sink.counters.duplicates - before;
+      await site.router.stop('SIGTERM', 10_000);
+    }
+    figures('kill -9 after a burst', { trials: DUP_TRIALS, acked, delivered: site.sink.byId.size, duplicates });
+    assert.equal(site.sink.byId.size, acked);
+    assert.equal(duplicates, 0, `${duplicates} event(s) delivered again after kills 60 ms after their delivery`);
   });
 
   test('SIGTERM with events in delivery exits 0 within the deadline, disk queue and memory queue', { timeout: 120_000 }, async () => {

@@ -912,7 +912,7 @@ static void test_queue_section(void)
         CHECK_STR(cfg->queue_dir, "/var/lib/er/queue");
         CHECK(cfg->queue_max_bytes == 64u * 1024 * 1024);
         CHECK(cfg->delivery.max_in_flight_bytes == 64u * 1024 * 1024);
-        CHECK(cfg->queue_sync_interval_seconds == 0.002);
+        CHECK(cfg->queue_sync_interval_seconds == 0);
         config_free(cfg);
     }
     snprintf(body, sizeof body,
@@ -935,6 +935,21 @@ static void test_queue_section(void)
     CHECK(parse_with(body, &errors) == NULL);
     CHECK_ERROR(&errors, "t.yaml:17:15: queue.type: expected 'disk' or 'memory', got 'tape'");
     CHECK_ERROR(&errors, "queue.maxBytes: must be at least 1MiB");
+    config_errors_free(&errors);
+    /* 0 turns the commit pacing off; a negative pace is refused where it is written. */
+    snprintf(body, sizeof body, "%s%squeue: {syncInterval: 0ms}\n", webhook_provider,
+             knative_processor);
+    cfg = parse_with(body, &errors);
+    CHECK(cfg != NULL);
+    if (cfg) {
+        CHECK(cfg->queue_sync_interval_seconds == 0);
+        config_free(cfg);
+    }
+    snprintf(body, sizeof body, "%s%squeue: {syncInterval: -1ms}\n", webhook_provider,
+             knative_processor);
+    CHECK(parse_with(body, &errors) == NULL);
+    CHECK_ERROR(&errors, "t.yaml:17:23: queue.syncInterval: expected a duration such as 0, 2ms "
+                         "or 1s (0 or more), got '-1ms'");
     config_errors_free(&errors);
 }
 
