@@ -1,11 +1,12 @@
 /* Atomic small-file replacement. See atomic_file.h for the contract. */
 #include "atomic_file.h"
 
+#include "directories.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_all(int fd, const char *data, size_t len)
@@ -40,27 +41,24 @@ static int sync_directory(const char *path)
     return rc;
 }
 
-static void make_parent_directories(const char *path)
+/* The sources' state directory is often a fresh path such as ./state/prod. */
+static int make_parent_directories(const char *path)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (!slash)
-        return;
+    if (!slash || slash == dir)
+        return 0;
     *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(dir, 0755);
-            *p = '/';
-        }
-    }
-    mkdir(dir, 0755);
+    return make_directories(dir, 0755);
 }
 
 int atomic_file_write(const char *path, const void *data, size_t len, const char **failed_step)
 {
-    make_parent_directories(path);
+    if (make_parent_directories(path) != 0) {
+        *failed_step = "create the directory of";
+        return -1;
+    }
     char temp[4200];
     snprintf(temp, sizeof temp, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -96,4 +94,14 @@ int atomic_file_write(const char *path, const void *data, size_t len, const char
         return -1;
     }
     return 0;
+}
+
+int atomic_file_save(const char *path, const char *what, const void *data, size_t len, char *err,
+                     size_t err_cap)
+{
+    const char *step = NULL;
+    if (atomic_file_write(path, data, len, &step) == 0)
+        return 0;
+    snprintf(err, err_cap, "cannot %s %s %s: %s", step, what, path, strerror(errno));
+    return -1;
 }

@@ -20,6 +20,14 @@ double backoff_delay_seconds(int attempt, double initial, double max, double ran
     return ceiling * random01;
 }
 
+double backoff_reconnect_delay_seconds(int failures, double initial, double max, double random01)
+{
+    double ceiling = initial * pow(2.0, failures < 16 ? failures : 16);
+    if (ceiling > max)
+        ceiling = max;
+    return ceiling * (0.5 + 0.5 * random01);
+}
+
 double backoff_parse_retry_after(const char *value, time_t now)
 {
     if (!value)

@@ -9,6 +9,7 @@
 #include "backoff.h"
 
 #include "http/cloudevents_http.h"
+#include "http/url_userinfo.h"
 #include "processors/k8s_resolver.h"
 #include "log.h"
 
@@ -50,24 +51,6 @@ struct knative_attempt {
     uv_timer_t defer; /* only for failures found before any request was made */
     knative_attempt *next;
 };
-
-/* Copies url leaving out any "user:password@" so it can go into messages. */
-static char *url_for_display(const char *url)
-{
-    const char *scheme_end = strstr(url, "://");
-    const char *authority = scheme_end ? scheme_end + 3 : url;
-    size_t authority_len = strcspn(authority, "/?#");
-    const char *at = memchr(authority, '@', authority_len);
-    if (!at)
-        return strdup(url);
-    size_t prefix = (size_t)(authority - url);
-    char *copy = malloc(strlen(url) + 1);
-    if (copy) {
-        memcpy(copy, url, prefix);
-        strcpy(copy + prefix, at + 1);
-    }
-    return copy;
-}
 
 static void attempt_finish(knative_attempt *a)
 {
@@ -164,7 +147,7 @@ static void on_resolved(void *user, const char *url, const char *error)
     st->waiting = st->waiting_tail = NULL;
     if (url) {
         st->url = strdup(url);
-        st->display_url = st->url ? url_for_display(st->url) : NULL;
+        st->display_url = st->url ? url_without_userinfo(st->url) : NULL;
         if (!st->url || !st->display_url) {
             free(st->url);
             st->url = NULL;
@@ -271,7 +254,7 @@ static int choose_destination(knative_state *st, const config_knative *k, char *
     const char *fixed = sink && *sink ? sink : k->uri;
     if (fixed && *fixed) {
         st->url = strdup(fixed);
-        st->display_url = st->url ? url_for_display(st->url) : NULL;
+        st->display_url = st->url ? url_without_userinfo(st->url) : NULL;
         if (!st->display_url) {
             format_message(err, cap, "out of memory");
             return -1;

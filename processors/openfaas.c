@@ -28,6 +28,7 @@
 #include "deadletter.h"
 #include "dispatcher.h"
 #include "http/cloudevents_http.h"
+#include "http/url_userinfo.h"
 #include "log.h"
 #include "metrics/metrics.h"
 #include "processors/openfaas_callback.h"
@@ -971,24 +972,6 @@ static void openfaas_abandon(void *state, const char *reason, bool keep)
         openfaas_callbacks_abandon(st->callbacks);
 }
 
-/* Copies url leaving out any "user:password@" so it can go into messages. */
-static char *url_for_display(const char *url)
-{
-    const char *scheme_end = strstr(url, "://");
-    const char *authority = scheme_end ? scheme_end + 3 : url;
-    size_t authority_len = strcspn(authority, "/?#");
-    const char *at = memchr(authority, '@', authority_len);
-    if (!at)
-        return strdup(url);
-    size_t prefix = (size_t)(authority - url);
-    char *copy = malloc(strlen(url) + 1);
-    if (copy) {
-        memcpy(copy, url, prefix);
-        strcpy(copy + prefix, at + 1);
-    }
-    return copy;
-}
-
 static char *copy_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -1015,7 +998,7 @@ static int openfaas_create(const config_processor *config, const processor_servi
     st->stats = services->stats;
     st->name = strdup(config->name);
     st->address = strdup(c->address);
-    st->display_address = url_for_display(c->address);
+    st->display_address = url_without_userinfo(c->address);
     st->async = c->async;
     st->invoke_with_auth = c->invoke_with_auth;
     st->from_subject = c->topic_from_subject;

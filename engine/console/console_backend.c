@@ -6,6 +6,7 @@
 #include "console/console.h"
 #include "deadletter.h"
 #include "engine.h"
+#include "http/url_userinfo.h"
 #include "log.h"
 #include "processors/processor.h"
 #include "lua/lua_sandbox.h"
@@ -129,28 +130,6 @@ static char *backend_scripts(void *user)
     return print_and_free(root);
 }
 
-/* A copy of uri without any "user:password@" (a password in a URI is not a registered secret the
- * log masks by value, and the console never shows one). */
-static char *uri_without_userinfo(const char *uri)
-{
-    const char *scheme_end = strstr(uri, "://");
-    const char *authority = scheme_end ? scheme_end + 3 : uri;
-    size_t authority_len = strcspn(authority, "/?#");
-    const char *at = NULL;
-    for (const char *p = authority; p < authority + authority_len; p++)
-        if (*p == '@')
-            at = p; /* the last one: a password may itself contain '@' */
-    if (!at)
-        return strdup(uri);
-    size_t prefix = (size_t)(authority - uri);
-    char *copy = malloc(strlen(uri) + 1);
-    if (copy) {
-        memcpy(copy, uri, prefix);
-        strcpy(copy + prefix, at + 1);
-    }
-    return copy;
-}
-
 /* Names, addresses and settings; never a password, key or token. */
 static char *backend_config(void *user)
 {
@@ -181,7 +160,7 @@ static char *backend_config(void *user)
         cJSON_AddStringToObject(item, "type", "knative");
         cJSON_AddStringToObject(item, "encoding", p->knative.structured ? "structured" : "binary");
         if (p->knative.uri) {
-            char *uri = uri_without_userinfo(p->knative.uri);
+            char *uri = url_without_userinfo(p->knative.uri);
             cJSON_AddStringToObject(item, "uri", uri ? uri : "");
             free(uri);
         }

@@ -7,29 +7,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  BIN, freePort, makeTmpDir, writeConfig, routerConfig, startRouter, startSink, postEvents,
-  vcenterEvent, readDeadLetters, waitFor,
+  BIN, consoleRun, freePort, makeTmpDir, writeConfig, routerConfig, startRouter, startSink,
+  postEvents, vcenterEvent, readDeadLetters, waitFor,
 } from './lib.mjs';
-
-/** Runs `event-router console` with commands piped on stdin; resolves {code, stdout, stderr}. */
-function consoleRun(socket, commands, timeout = 15_000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`console timed out; stdout: ${stdout}; stderr: ${stderr}`));
-    }, timeout);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(commands.join('\n') + '\n');
-  });
-}
 
 describe('console on a running engine', () => {
   let dir, sink, router, socket, webhookUrl, deadLetterDir;

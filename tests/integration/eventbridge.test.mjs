@@ -7,13 +7,9 @@
 // aws_iam_role credentials from web identity (STS fake in tests/peers/aws_credential_fakes.mjs).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
 import { startEventBridgeFake } from '../peers/eventbridge_fake.mjs';
-import { ALL_EVENTS_RULE, KEY_ID, SECRET, startStack, staticAuth } from './eventbridge_lib.mjs';
-import { makeTmpDir, metricValue, parsePrometheus, postEvents, runBinary, SOURCE_DIR, vcenterEvent, waitFor } from './lib.mjs';
+import { ALL_EVENTS_RULE, KEY_ID, SECRET, startCredentialFake, startStack, staticAuth, webIdentityEnv } from './eventbridge_lib.mjs';
+import { metricValue, parsePrometheus, postEvents, runBinary, vcenterEvent, waitFor } from './lib.mjs';
 
 describe('VEBA config, static keys, per-entry answers', () => {
   let fake;
@@ -167,35 +163,12 @@ describe('a wrong secret', () => {
 
 describe('aws_iam_role with web identity (STS fake)', () => {
   let credentialFake;
-  let credentialUrl;
   let fake;
   let stack;
   before(async () => {
-    credentialFake = spawn(process.execPath, [path.join(SOURCE_DIR, 'tests/peers/aws_credential_fakes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const [line] = await readline.createInterface({ input: credentialFake.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value]);
-    credentialUrl = `http://127.0.0.1:${line.trim()}`;
-    const issued = async (id) => {
-      const stats = await (await fetch(`${credentialUrl}/__stats`)).json();
-      const c = stats.issued.find((x) => x.accessKeyId === id);
-      return c && { secret: c.secretAccessKey, token: c.sessionToken };
-    };
-    fake = await startEventBridgeFake({ region: 'us-west-1', keyLookup: issued, rules: [ALL_EVENTS_RULE] });
-    const dir = makeTmpDir();
-    const tokenFile = path.join(dir, 'token');
-    fs.writeFileSync(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.fake-web-identity-token.sig\n');
-    stack = await startStack({
-      fake,
-      auth: '    auth:\n      type: aws_iam_role',
-      env: {
-        AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
-        AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/veba-eventbridge',
-        AWS_ENDPOINT_URL_STS: `${credentialUrl}/`,
-        AWS_ACCESS_KEY_ID: '',
-        AWS_SECRET_ACCESS_KEY: '',
-        AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
-    });
+    credentialFake = await startCredentialFake();
+    fake = await startEventBridgeFake({ region: 'us-west-1', keyLookup: credentialFake.issued, rules: [ALL_EVENTS_RULE] });
+    stack = await startStack({ fake, auth: '    auth:\n      type: aws_iam_role', env: webIdentityEnv(credentialFake.url) });
   });
   after(async () => {
     await stack?.cleanup();
@@ -209,7 +182,7 @@ describe('aws_iam_role with web identity (STS fake)', () => {
     await waitFor(() => fake.state.accepted.length >= 5, { timeout: 20_000, what: '5 entries' });
     assert.ok(fake.state.accepted.every((a) => a.keyId.startsWith('ASIASTS')), JSON.stringify(fake.state.accepted.map((a) => a.keyId)));
     assert.deepEqual(fake.state.refused, []);
-    const stats = await (await fetch(`${credentialUrl}/__stats`)).json();
+    const stats = await credentialFake.stats();
     assert.ok(stats.sts >= 1);
     const exit = await stack.router.stop();
     assert.equal(exit.code, 0, stack.router.stderr());

@@ -1,9 +1,11 @@
 // Shared by the EventBridge integration tests: VEBA's aws_event_bridge config against the fake
 // endpoint (tests/peers/eventbridge_fake.mjs), and the router around it.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import {
-  freePort, makeTmpDir, metricValue, parsePrometheus, readDeadLetters, startRouter, waitFor, writeConfig,
+  makeTmpDir, metricsProviderYaml, metricValue, parsePrometheus, readDeadLetters, SOURCE_DIR, startYamlStack, webhookProviderYaml,
 } from './lib.mjs';
 
 export const KEY_ID = 'AKIAEVENTROUTERTEST1';
@@ -19,12 +21,7 @@ export function vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint, 
 kind: RouterConfig
 metadata:
   name: router-config-aws
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:${webhookPort}
-    path: /webhook
+${webhookProviderYaml(webhookPort)}
 eventProcessor:
   type: aws_event_bridge
   name: veba-demo-aws-eventbridge
@@ -34,11 +31,7 @@ eventProcessor:
     ruleARN: ${RULE}
     endpoint: ${endpoint}
 ${extra}${auth}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:${metricsPort}
+${metricsProviderYaml(metricsPort)}
 deadLetter:
   dir: ${deadLetterDir}
 delivery:
@@ -57,26 +50,8 @@ export const staticAuth = (secret = SECRET) => `    auth:
         secretKey: ${secret}`;
 
 export async function startStack({ fake, auth = staticAuth(), env, delivery, extra, waitReady = true } = {}) {
-  const dir = makeTmpDir();
-  const deadLetterDir = path.join(dir, 'deadletter');
-  fs.mkdirSync(deadLetterDir);
-  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery, extra }), dir);
-  const router = startRouter(configPath, [], { metricsPort, env });
-  if (waitReady) await router.waitReady(10_000);
-  else await waitFor(async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200, { timeout: 10_000, what: 'router up' });
-  return {
-    router,
-    dir,
-    configPath,
-    webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
-    deadLetters: () => readDeadLetters(path.join(deadLetterDir, 'veba-demo-aws-eventbridge.jsonl')),
-    async cleanup() {
-      await router.stop('SIGTERM', 10_000).catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const stack = await startYamlStack(({ webhookPort, metricsPort, deadLetterDir }) => vebaConfig({ webhookPort, metricsPort, deadLetterDir, endpoint: fake.url, auth, delivery, extra }), { env, until: waitReady ? 'ready' : 'up' });
+  return { ...stack, deadLetters: () => readDeadLetters(path.join(stack.deadLetterDir, 'veba-demo-aws-eventbridge.jsonl')) };
 }
 
 
@@ -87,5 +62,41 @@ export async function scrape(metricsUrl) {
     parsed,
     value: (name) => metricValue(parsed, name),
     sample: (name, labels = {}) => parsed.samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))?.value,
+  };
+}
+
+/** Starts the AWS credential fakes (tests/peers/aws_credential_fakes.mjs: STS and the others) as a
+ * child process. Returns {url, stats(), issued(accessKeyId), kill()}; issued is the EventBridge
+ * fake's keyLookup: the secret and session token STS handed out with that key id. */
+export async function startCredentialFake() {
+  const child = spawn(process.execPath, [path.join(SOURCE_DIR, 'tests/peers/aws_credential_fakes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const first = await readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]().next();
+  const url = `http://127.0.0.1:${first.value.trim()}`;
+  const stats = async () => (await fetch(`${url}/__stats`)).json();
+  return {
+    url,
+    stats,
+    async issued(id) {
+      const c = (await stats()).issued.find((x) => x.accessKeyId === id);
+      return c && { secret: c.secretAccessKey, token: c.sessionToken };
+    },
+    kill: () => child.kill(),
+  };
+}
+
+/** The environment that makes aws_iam_role take web identity credentials from STS at
+ * credentialUrl (a token file written in a new temporary folder), and nothing else. */
+export function webIdentityEnv(credentialUrl) {
+  const dir = makeTmpDir();
+  const tokenFile = path.join(dir, 'token');
+  fs.writeFileSync(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.fake-web-identity-token.sig\n');
+  return {
+    AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
+    AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/veba-eventbridge',
+    AWS_ENDPOINT_URL_STS: `${credentialUrl}/`,
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
+    AWS_EC2_METADATA_DISABLED: 'true',
   };
 }

@@ -5,43 +5,20 @@
 // under ASan as an error, and any build must exit 0 with every event delivered or kept.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
-import readline from 'node:readline';
 import { startEventBridgeFake } from '../peers/eventbridge_fake.mjs';
-import { ALL_EVENTS_RULE, startStack } from './eventbridge_lib.mjs';
-import { makeTmpDir, MORE_SUBJECTS, postEvents, sleep, SOURCE_DIR, vcenterEvent } from './lib.mjs';
+import { ALL_EVENTS_RULE, startCredentialFake, startStack, webIdentityEnv } from './eventbridge_lib.mjs';
+import { MORE_SUBJECTS, postEvents, sleep, vcenterEvent } from './lib.mjs';
 
 describe('stopping while credentials and rules are being fetched', () => {
   let credentialFake;
-  let credentialUrl;
   let fake;
   let env;
   before(async () => {
-    credentialFake = spawn(process.execPath, [path.join(SOURCE_DIR, 'tests/peers/aws_credential_fakes.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const first = await readline.createInterface({ input: credentialFake.stdout })[Symbol.asyncIterator]().next();
-    credentialUrl = `http://127.0.0.1:${first.value.trim()}`;
+    credentialFake = await startCredentialFake();
     // Inside the SDKs' five-minute margin from the start: every call asks STS again.
-    await fetch(`${credentialUrl}/__control`, { method: 'POST', body: JSON.stringify({ lifetimeSeconds: 299 }) });
-    const issued = async (id) => {
-      const stats = await (await fetch(`${credentialUrl}/__stats`)).json();
-      const c = stats.issued.find((x) => x.accessKeyId === id);
-      return c && { secret: c.secretAccessKey, token: c.sessionToken };
-    };
-    fake = await startEventBridgeFake({ region: 'us-west-1', keyLookup: issued, rules: [ALL_EVENTS_RULE] });
-    const dir = makeTmpDir();
-    const tokenFile = path.join(dir, 'token');
-    fs.writeFileSync(tokenFile, 'eyJhbGciOiJSUzI1NiJ9.fake-web-identity-token.sig\n');
-    env = {
-      AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile,
-      AWS_ROLE_ARN: 'arn:aws:iam::123456789012:role/veba-eventbridge',
-      AWS_ENDPOINT_URL_STS: `${credentialUrl}/`,
-      AWS_ACCESS_KEY_ID: '',
-      AWS_SECRET_ACCESS_KEY: '',
-      AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'),
-      AWS_EC2_METADATA_DISABLED: 'true',
-    };
+    await fetch(`${credentialFake.url}/__control`, { method: 'POST', body: JSON.stringify({ lifetimeSeconds: 299 }) });
+    fake = await startEventBridgeFake({ region: 'us-west-1', keyLookup: credentialFake.issued, rules: [ALL_EVENTS_RULE] });
+    env = webIdentityEnv(credentialFake.url);
   });
   after(async () => {
     await fake?.close();
@@ -67,7 +44,7 @@ describe('stopping while credentials and rules are being fetched', () => {
         await stack.cleanup();
       }
     }
-    const stats = await (await fetch(`${credentialUrl}/__stats`)).json();
+    const stats = await credentialFake.stats();
     assert.ok(stats.sts >= 6, `STS asked ${stats.sts} times`);
   });
 });

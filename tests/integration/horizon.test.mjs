@@ -2,11 +2,11 @@
 // example config, the CloudEvent format, paging, equal timestamps, events between polls, token
 // expiry mid-stream and refused credentials.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { BIN, makeTmpDir, parsePrometheus, request, runBinary, SOURCE_DIR, sleep, waitFor } from './lib.mjs';
+import { consoleRun, makeTmpDir, parsePrometheus, request, runBinary, SOURCE_DIR, sleep, waitFor } from './lib.mjs';
 import { assertExactlyOnce, byTimeAndId, DOMAIN, eventData, PASSWORD, startHorizonStack, USERNAME } from './horizon_lib.mjs';
 
 const stacks = [];
@@ -162,26 +162,6 @@ test('eventFormat: sources-for-knative names types com.vmware.horizon.<type>.v0'
   assert.equal(e.type, 'com.vmware.horizon.vlsi_userloggedin.v0');
   assert.equal(e.subject, 'VLSI_USERLOGGEDIN');
 });
-
-/** Runs `event-router console` with commands piped on stdin; resolves {code, stdout, stderr}. */
-function consoleRun(socket, commands) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`console timed out; stdout: ${stdout}; stderr: ${stderr}`));
-    }, 15_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(commands.join('\n') + '\n');
-  });
-}
 
 test('console: sources and config show the Horizon source (never its password); pause keeps events in Horizon', async () => {
   const stack = await startHorizonStack();

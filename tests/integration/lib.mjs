@@ -128,6 +128,22 @@ export function toYaml(value, indent = 0) {
   return out;
 }
 
+/** The webhook eventProvider block of a YAML config (no final newline): 127.0.0.1:port, path
+ * /webhook. */
+export const webhookProviderYaml = (port) => `eventProvider:
+  type: webhook
+  name: hook
+  webhook:
+    bindAddress: 127.0.0.1:${port}
+    path: /webhook`;
+
+/** The default metricsProvider block of a YAML config (no final newline), on 127.0.0.1:port. */
+export const metricsProviderYaml = (port) => `metricsProvider:
+  type: default
+  name: metrics
+  default:
+    bindAddress: 127.0.0.1:${port}`;
+
 /** Writes a config (object -> YAML, or YAML text as is) into dir; returns its path. */
 export function writeConfig(config, dir = makeTmpDir(), name = 'config.yaml') {
   const file = path.join(dir, name);
@@ -195,6 +211,27 @@ export function runBinary(args, { timeout = 10_000, env, input } = {}) {
       children.delete(child);
       resolve({ code, signal, stdout, stderr });
     });
+  });
+}
+
+/** Runs `event-router console` with commands piped on stdin; resolves {code, stdout, stderr},
+ * rejects when it has not ended after timeout ms. */
+export function consoleRun(socket, commands, timeout = 15_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`console timed out; stdout: ${stdout}; stderr: ${stderr}`));
+    }, timeout);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(commands.join('\n') + '\n');
   });
 }
 
@@ -271,6 +308,36 @@ export function startRouter(configPath, args = [], opts = {}) {
     exit,
   };
   return router;
+}
+
+/**
+ * A router on a YAML config of the test's own (the processor tests' VEBA files): a temporary
+ * folder with a deadletter/ folder in it, two free ports, and configYaml({webhookPort,
+ * metricsPort, deadLetterDir}) written there. Returns once the router answers /readyz (until:
+ * 'ready'), /healthz ('up') or at once ('started'). Returns {router, dir, configPath,
+ * deadLetterDir, webhookUrl, metricsUrl, cleanup()}.
+ */
+export async function startYamlStack(configYaml, { env, until = 'ready' } = {}) {
+  const dir = makeTmpDir();
+  const deadLetterDir = path.join(dir, 'deadletter');
+  fs.mkdirSync(deadLetterDir);
+  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
+  const configPath = writeConfig(configYaml({ webhookPort, metricsPort, deadLetterDir }), dir);
+  const router = startRouter(configPath, [], { metricsPort, env });
+  if (until === 'ready') await router.waitReady(10_000);
+  else if (until === 'up') await waitFor(async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => null))?.status === 200, { timeout: 10_000, what: 'router up' });
+  return {
+    router,
+    dir,
+    configPath,
+    deadLetterDir,
+    webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    async cleanup() {
+      await router.stop('SIGTERM', 10_000).catch(() => {});
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

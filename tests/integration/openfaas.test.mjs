@@ -7,13 +7,15 @@
 // changing at run time, async 202, and the gateway password kept out of invocations, logs and
 // dead letters.
 import { after, describe, test } from 'node:test';
-import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HTTP } from '../peers/node_modules/cloudevents/dist/index.js';
 import { startOpenFaasGateway } from '../peers/openfaas_gateway.mjs';
-import { BIN, freePort, makeTmpDir, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
+import {
+  consoleRun, freePort, makeTmpDir, metricsProviderYaml, postEvents, readDeadLetters, request, runBinary, sleep, startRouter, startYamlStack,
+  vcenterEvent, waitFor, webhookProviderYaml, writeConfig,
+} from './lib.mjs';
 
 const USER = 'admin';
 const PASSWORD = 'gw-Pa55-never-in-logs';
@@ -25,12 +27,7 @@ function vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra = 
 kind: RouterConfig
 metadata:
   name: router-config-openfaas
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:${webhookPort}
-    path: /webhook
+${webhookProviderYaml(webhookPort)}
 eventProcessor:
   type: openfaas
   name: ${PROCESSOR}
@@ -43,11 +40,7 @@ eventProcessor:
         username: ${USER}
         password: ${PASSWORD}
 ${extra}
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:${metricsPort}
+${metricsProviderYaml(metricsPort)}
 deadLetter:
   dir: ${deadLetterDir}
 delivery:
@@ -60,26 +53,9 @@ ${topLevel}`;
 }
 
 async function startStack({ address, extra, retries, waitReady = true, consoleSocket }) {
-  const dir = makeTmpDir();
-  const deadLetterDir = path.join(dir, 'deadletter');
-  fs.mkdirSync(deadLetterDir);
-  const [webhookPort, metricsPort] = [await freePort(), await freePort()];
   const topLevel = consoleSocket ? `console:\n  socket: ${consoleSocket}\n` : '';
-  const configPath = writeConfig(vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra, retries, topLevel }), dir);
-  const router = startRouter(configPath, [], { metricsPort });
-  if (waitReady) await router.waitReady(10_000);
-  return {
-    router,
-    configPath,
-    deadLetterDir,
-    webhookUrl: `http://127.0.0.1:${webhookPort}/webhook`,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
-    deadLetters: () => readDeadLetters(path.join(deadLetterDir, `${PROCESSOR}.jsonl`)),
-    async cleanup() {
-      await router.stop('SIGTERM', 10_000).catch(() => {});
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const stack = await startYamlStack(({ webhookPort, metricsPort, deadLetterDir }) => vebaConfig({ webhookPort, metricsPort, deadLetterDir, address, extra, retries, topLevel }), { until: waitReady ? 'ready' : 'started' });
+  return { ...stack, deadLetters: () => readDeadLetters(path.join(stack.deadLetterDir, `${PROCESSOR}.jsonl`)) };
 }
 
 const ok = (g) => g.state.invocations.filter((i) => i.answered && i.status >= 200 && i.status < 300);
@@ -89,23 +65,6 @@ function assertExactlyOnce(g, fn, events) {
   const got = idsOf(g, fn);
   assert.equal(got.length, events.length, `${fn}: ${got.length} successful invocations for ${events.length} events`);
   assert.deepEqual(new Set(got), new Set(events.map((e) => e.id)), `${fn}: the same events`);
-}
-
-function consoleRun(socket, commands, timeout = 15_000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['console', '--socket', socket], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`console timed out; stdout: ${stdout}`));
-    }, timeout);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout });
-    });
-    child.stdin.end(commands.join('\n') + '\n');
-  });
 }
 
 const cleanups = [];

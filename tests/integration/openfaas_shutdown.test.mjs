@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startOpenFaasGateway } from '../peers/openfaas_gateway.mjs';
-import { freePort, makeTmpDir, postEvents, readDeadLetters, sleep, startRouter, vcenterEvent, waitFor, writeConfig } from './lib.mjs';
+import {
+  freePort, makeTmpDir, metricsProviderYaml, postEvents, readDeadLetters, sleep, startRouter, vcenterEvent, waitFor, webhookProviderYaml, writeConfig,
+} from './lib.mjs';
 
 const cleanups = [];
 after(async () => {
@@ -22,23 +24,14 @@ function config({ webhookPort, metricsPort, dir, address }) {
 kind: RouterConfig
 metadata:
   name: openfaas-keep
-eventProvider:
-  type: webhook
-  name: hook
-  webhook:
-    bindAddress: 127.0.0.1:${webhookPort}
-    path: /webhook
+${webhookProviderYaml(webhookPort)}
 eventProcessor:
   type: openfaas
   name: faas
   openfaas:
     address: ${address}
     async: false
-metricsProvider:
-  type: default
-  name: metrics
-  default:
-    bindAddress: 127.0.0.1:${metricsPort}
+${metricsProviderYaml(metricsPort)}
 deadLetter:
   dir: ${path.join(dir, 'deadletter')}
 queue:

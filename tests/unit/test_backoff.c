@@ -20,6 +20,18 @@ static void test_full_jitter_spans_zero_to_ceiling(void)
     CHECK(fabs(backoff_delay_seconds(3, 0.5, 30, 0.5) - 1.0) < 1e-9);
 }
 
+/* The sources' reconnects: 0.5 s doubling per failure in a row, capped, never below half. */
+static void test_reconnect_delay_keeps_the_lower_half(void)
+{
+    CHECK(fabs(backoff_reconnect_delay_seconds(0, 0.5, 30, 0.0) - 0.25) < 1e-9);
+    CHECK(fabs(backoff_reconnect_delay_seconds(0, 0.5, 30, 0.999999) - 0.5) < 1e-6);
+    CHECK(fabs(backoff_reconnect_delay_seconds(3, 0.5, 30, 0.0) - 2.0) < 1e-9);
+    CHECK(fabs(backoff_reconnect_delay_seconds(3, 0.5, 30, 0.5) - 3.0) < 1e-9);
+    CHECK(fabs(backoff_reconnect_delay_seconds(10, 0.5, 30, 0.0) - 15.0) < 1e-9);
+    CHECK(fabs(backoff_reconnect_delay_seconds(10, 0.5, 10, 0.999999) - 10.0) < 1e-4);
+    CHECK(fabs(backoff_reconnect_delay_seconds(100000, 0.5, 30, 0.0) - 15.0) < 1e-9);
+}
+
 static void test_retry_after_forms(void)
 {
     time_t now = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
@@ -36,6 +48,7 @@ int main(void)
 {
     RUN_TEST(test_exponential_growth_is_capped);
     RUN_TEST(test_full_jitter_spans_zero_to_ceiling);
+    RUN_TEST(test_reconnect_delay_keeps_the_lower_half);
     RUN_TEST(test_retry_after_forms);
     return CHECK_DONE();
 }

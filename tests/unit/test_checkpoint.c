@@ -137,6 +137,34 @@ static void test_save_fails_cleanly_in_unwritable_place(void)
     CHECK_CONTAINS(err, "cannot");
 }
 
+/* A file larger than a checkpoint can be is refused by name, not truncated and then taken for a
+ * damaged one; a parent that cannot be a directory is named as the step that failed. */
+static void test_load_and_save_errors_name_the_file(void)
+{
+    make_temp_dir();
+    char path[1024], err[512] = "";
+    snprintf(path, sizeof path, "%s/cp-big.json", temp_dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    for (int i = 0; f && i < 64 * 1024 + 1; i++)
+        fputc(' ', f);
+    if (f)
+        fclose(f);
+    checkpoint_record loaded;
+    CHECK(checkpoint_load(path, &loaded, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "cannot read checkpoint");
+    CHECK_CONTAINS(err, path);
+    CHECK_CONTAINS(err, "larger than 65536 bytes");
+
+    char below_a_file[1100];
+    snprintf(below_a_file, sizeof below_a_file, "%s/sub/cp-x.json", path);
+    checkpoint_record record = {0};
+    CHECK(checkpoint_save(below_a_file, &record, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "cannot create the directory of checkpoint");
+    CHECK_CONTAINS(err, below_a_file);
+    remove_tree(temp_dir);
+}
+
 static void test_tracker_advances_only_contiguously(void)
 {
     checkpoint_tracker *t = checkpoint_tracker_new(100);
@@ -215,6 +243,7 @@ int main(void)
 {
     RUN_TEST(test_save_and_load_round_trip_with_router_field_names);
     RUN_TEST(test_save_fails_cleanly_in_unwritable_place);
+    RUN_TEST(test_load_and_save_errors_name_the_file);
     RUN_TEST(test_tracker_advances_only_contiguously);
     RUN_TEST(test_tracker_many_out_of_order);
     RUN_TEST(test_time_format_and_parse);

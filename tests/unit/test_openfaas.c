@@ -2,6 +2,7 @@
  * the password never in a message) and the gateway answers' readers: namespaces, functions and
  * their topic annotations (spaces, empty parts, duplicates, namespaces). */
 #include "check.h"
+#include "config_processor_read.h"
 
 #include "config/config_sections.h"
 #include "log.h"
@@ -20,30 +21,6 @@ static const char veba[] = "type: openfaas\n"
                            "    basicAuth:\n"
                            "      username: admin\n"
                            "      password: Gw-secret-42\n";
-
-static bool read_processor(const char *yaml, config_processor *out, config_errors *errors)
-{
-    memset(out, 0, sizeof *out);
-    ynode *root = ynode_parse("p.yaml", yaml, strlen(yaml), errors);
-    if (!root)
-        return false;
-    config_checker ck = {"p.yaml", errors};
-    const ynode *name = NULL;
-    config_read_processor(&ck, root, "eventProcessor", out, &name);
-    ynode_free(root);
-    return errors->count == 0;
-}
-
-static bool has_error(const config_errors *errors, const char *needle)
-{
-    for (size_t i = 0; i < errors->count; i++)
-        if (strstr(errors->messages[i], needle))
-            return true;
-    fprintf(stderr, "  no error contains: %s\n", needle);
-    for (size_t i = 0; i < errors->count; i++)
-        fprintf(stderr, "  have: %s\n", errors->messages[i]);
-    return false;
-}
 
 static void test_veba_block_reads_unchanged(void)
 {

@@ -2,10 +2,10 @@
 #include "sources/horizon/horizon_checkpoint.h"
 
 #include "atomic_file.h"
+#include "small_file.h"
 #include "sources/horizon/horizon_event.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,21 +88,12 @@ static bool json_integer(const cJSON *item, int64_t *out)
 int horizon_checkpoint_load(const char *path, horizon_checkpoint *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, err_cap, "cannot open checkpoint %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *text = malloc(MAX_CHECKPOINT_BYTES + 1);
-    size_t len = text ? fread(text, 1, MAX_CHECKPOINT_BYTES, f) : 0;
-    fclose(f);
-    if (!text) {
-        snprintf(err, err_cap, "out of memory");
-        return -1;
-    }
-    text[len] = '\0';
+    char *text;
+    size_t len;
+    int found =
+        small_file_read(path, MAX_CHECKPOINT_BYTES, "checkpoint", &text, &len, err, err_cap);
+    if (found <= 0)
+        return found;
     cJSON *json = cJSON_Parse(text);
     free(text);
     const char *bad = NULL;
@@ -167,15 +158,9 @@ int horizon_checkpoint_save(const char *path, const horizon_checkpoint *cp, char
         snprintf(err, err_cap, "out of memory");
         return -1;
     }
-    const char *step = NULL;
-    int rc = atomic_file_write(path, text, strlen(text), &step);
-    int saved_errno = errno;
+    int rc = atomic_file_save(path, "checkpoint", text, strlen(text), err, err_cap);
     free(text);
-    if (rc != 0) {
-        snprintf(err, err_cap, "cannot %s checkpoint %s: %s", step, path, strerror(saved_errno));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- Tracker ---- */

@@ -19,13 +19,13 @@
  * Backpressure: when the queue is full, pushing stops and resumes from its space callback. */
 #include "sources/horizon/source_horizon.h"
 
+#include "backoff.h"
 #include "log.h"
 #include "sources/horizon/horizon_api.h"
 #include "sources/horizon/horizon_checkpoint.h"
 #include "sources/horizon/horizon_event.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,10 +179,9 @@ static void fail(horizon_source *s, const horizon_api_result *result)
         s->fatal(s->fatal_engine, reason);
         return;
     }
-    double cap = RETRY_INITIAL_SECONDS * pow(2.0, s->attempt < 16 ? s->attempt : 16);
-    if (cap > RETRY_MAX_SECONDS)
-        cap = RETRY_MAX_SECONDS;
-    double delay = cap * (0.5 + 0.5 * ((double)rand() / ((double)RAND_MAX + 1.0)));
+    double delay =
+        backoff_reconnect_delay_seconds(s->attempt, RETRY_INITIAL_SECONDS, RETRY_MAX_SECONDS,
+                                        (double)rand() / ((double)RAND_MAX + 1.0));
     s->attempt++;
     if (result->status == HORIZON_API_LOGIN_REFUSED)
         log_error(COMPONENT, "%s: %s (retrying in %.1fs)", s->name, s->last_error, delay);

@@ -2,9 +2,9 @@
 #include "sources/vcenter/checkpoint.h"
 
 #include "atomic_file.h"
+#include "small_file.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,21 +60,12 @@ int checkpoint_parse(const char *text, size_t len, const char *where, checkpoint
 int checkpoint_load(const char *path, checkpoint_record *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, err_cap, "cannot open checkpoint %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *text = malloc(MAX_CHECKPOINT_BYTES + 1);
-    size_t len = text ? fread(text, 1, MAX_CHECKPOINT_BYTES, f) : 0;
-    fclose(f);
-    if (!text) {
-        snprintf(err, err_cap, "out of memory");
-        return -1;
-    }
-    text[len] = '\0';
+    char *text;
+    size_t len;
+    int found =
+        small_file_read(path, MAX_CHECKPOINT_BYTES, "checkpoint", &text, &len, err, err_cap);
+    if (found <= 0)
+        return found;
     int rc = checkpoint_parse(text, len, path, out, err, err_cap);
     free(text);
     return rc;
@@ -112,15 +103,9 @@ int checkpoint_save(const char *path, const checkpoint_record *record, char *err
         return -1;
     }
 
-    const char *step = NULL;
-    int rc = atomic_file_write(path, text, strlen(text), &step);
-    int saved_errno = errno;
+    int rc = atomic_file_save(path, "checkpoint", text, strlen(text), err, err_cap);
     free(text);
-    if (rc != 0) {
-        snprintf(err, err_cap, "cannot %s checkpoint %s: %s", step, path, strerror(saved_errno));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- Tracker ---- */

@@ -43,6 +43,7 @@
  * after a capped backoff and read the backlog from the last pushed event's time. */
 #include "sources/vcenter/source_vcenter.h"
 
+#include "backoff.h"
 #include "log.h"
 #include "sources/vcenter/checkpoint.h"
 #include "sources/vcenter/checkpoint_store.h"
@@ -463,10 +464,9 @@ static void fail(vcenter_source *s, const vcenter_soap_result *result, const cha
     s->range_collector[0] = '\0';
     s->range_open = false;
     s->follow_highest = 0;
-    double cap = RETRY_INITIAL_SECONDS * pow(2.0, s->attempt < 16 ? s->attempt : 16);
-    if (cap > RETRY_MAX_SECONDS)
-        cap = RETRY_MAX_SECONDS;
-    double delay = cap * (0.5 + 0.5 * ((double)rand() / ((double)RAND_MAX + 1.0)));
+    double delay =
+        backoff_reconnect_delay_seconds(s->attempt, RETRY_INITIAL_SECONDS, RETRY_MAX_SECONDS,
+                                        (double)rand() / ((double)RAND_MAX + 1.0));
     s->attempt++;
     /* Wrong credentials at start are a configuration error: retrying only locks the account
      * sooner. Once the source has run, a refused login (a password changed under it) is retried,
@@ -580,29 +580,50 @@ static void wait_updates(vcenter_source *s)
         fail(s, &cannot_start, "WaitForUpdatesEx");
 }
 
-static void on_follow_page(void *user, const vcenter_soap_result *result)
+/* The follow and range collectors' ReadNextEvents answers alike: true when the answer is no page
+ * (the source is closing, or it failed and the source reconnects, with smaller pages when it was
+ * too large), so there is nothing more to do with it. */
+static bool read_next_events_failed(vcenter_source *s, const vcenter_soap_result *result)
 {
-    vcenter_source *s = user;
     if (s->closing)
-        return;
+        return true;
     if (result->status == VCENTER_SOAP_TOO_LARGE) {
         fail_too_large(s, result, "ReadNextEvents");
-        return;
+        return true;
     }
     if (result->status != VCENTER_SOAP_OK) {
         fail(s, result, "ReadNextEvents");
-        return;
+        return true;
     }
-    /* A page of only known keys is still progress while the keys climb (a real vCenter reading
-     * forward); a repeated or empty page (the simulator, or the end) is not. */
+    return false;
+}
+
+/* Takes every event of a ReadNextEvents page into pending. Returns the page's highest key (0 for
+ * none); when lowest is given, lowers *lowest (0 while there is none) to the page's lowest key. */
+static int64_t take_page(vcenter_source *s, xmlNodePtr returnval, int64_t *lowest)
+{
     int64_t page_max = 0;
-    for (xmlNodePtr node = result->returnval; node;
-         node = vcenter_xml_next(node->next, "returnval")) {
+    for (xmlNodePtr node = returnval; node; node = vcenter_xml_next(node->next, "returnval")) {
         int64_t key;
-        if (vcenter_event_key(node, &key) && key > page_max)
-            page_max = key;
+        if (vcenter_event_key(node, &key)) {
+            if (key > page_max)
+                page_max = key;
+            if (lowest && key > 0 && (*lowest == 0 || key < *lowest))
+                *lowest = key;
+        }
         take_event(s, node);
     }
+    return page_max;
+}
+
+static void on_follow_page(void *user, const vcenter_soap_result *result)
+{
+    vcenter_source *s = user;
+    if (read_next_events_failed(s, result))
+        return;
+    /* A page of only known keys is still progress while the keys climb (a real vCenter reading
+     * forward); a repeated or empty page (the simulator, or the end) is not. */
+    int64_t page_max = take_page(s, result->returnval, NULL);
     if (page_max > s->follow_highest) {
         s->follow_highest = page_max;
         follow_read(s);
@@ -678,28 +699,9 @@ static void range_end(vcenter_source *s)
 static void on_range_page(void *user, const vcenter_soap_result *result)
 {
     vcenter_source *s = user;
-    if (s->closing)
+    if (read_next_events_failed(s, result))
         return;
-    if (result->status == VCENTER_SOAP_TOO_LARGE) {
-        fail_too_large(s, result, "ReadNextEvents");
-        return;
-    }
-    if (result->status != VCENTER_SOAP_OK) {
-        fail(s, result, "ReadNextEvents");
-        return;
-    }
-    int64_t page_max = 0;
-    for (xmlNodePtr node = result->returnval; node;
-         node = vcenter_xml_next(node->next, "returnval")) {
-        int64_t key;
-        if (vcenter_event_key(node, &key)) {
-            if (key > page_max)
-                page_max = key;
-            if (key > 0 && (s->range_lowest == 0 || key < s->range_lowest))
-                s->range_lowest = key;
-        }
-        take_event(s, node);
-    }
+    int64_t page_max = take_page(s, result->returnval, &s->range_lowest);
     if (page_max <= s->range_highest) {
         range_end(s);
         return;
