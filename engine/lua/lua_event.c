@@ -1,5 +1,6 @@
 #include "lua/lua_event.h"
 
+#include "json_integer.h"
 #include "utf8.h"
 
 #include <lauxlib.h>
@@ -246,11 +247,7 @@ static cJSON *number_to_json(lua_State *L, int idx, char *err, size_t cap)
 {
     char text[40];
     if (lua_isinteger(L, idx)) {
-        lua_Integer i = lua_tointeger(L, idx);
-        if (i > -1000000000000000LL && i < 1000000000000000LL)
-            return cJSON_CreateNumber((double)i);
-        snprintf(text, sizeof text, "%lld", (long long)i);
-        return cJSON_CreateRaw(text);
+        return json_int64((int64_t)lua_tointeger(L, idx));
     }
     double d = lua_tonumber(L, idx);
     if (!isfinite(d)) {
