@@ -1,5 +1,8 @@
 #include "lua/lua_event.h"
 
+#include "json_integer.h"
+#include "utf8.h"
+
 #include <lauxlib.h>
 #include <math.h>
 #include <stddef.h>
@@ -175,7 +178,15 @@ static cJSON *object_to_json(lua_State *L, int idx, const cJSON *reference, int 
             failed = true;
             break;
         }
-        const char *key = lua_tostring(L, -2);
+        size_t key_len = 0;
+        const char *key = lua_tolstring(L, -2, &key_len);
+        /* Checked here, where the script is named, rather than by a strict receiver later. */
+        if (strlen(key) != key_len || !utf8_valid(key, key_len)) {
+            snprintf(err, cap, "a JSON member name is not valid UTF-8 text");
+            lua_pop(L, 2);
+            failed = true;
+            break;
+        }
         if (count == allocated) {
             keyed_item *grown = realloc(items, 2 * allocated * sizeof *items);
             if (!grown) {
@@ -236,11 +247,7 @@ static cJSON *number_to_json(lua_State *L, int idx, char *err, size_t cap)
 {
     char text[40];
     if (lua_isinteger(L, idx)) {
-        lua_Integer i = lua_tointeger(L, idx);
-        if (i > -1000000000000000LL && i < 1000000000000000LL)
-            return cJSON_CreateNumber((double)i);
-        snprintf(text, sizeof text, "%lld", (long long)i);
-        return cJSON_CreateRaw(text);
+        return json_int64((int64_t)lua_tointeger(L, idx));
     }
     double d = lua_tonumber(L, idx);
     if (!isfinite(d)) {
@@ -279,6 +286,10 @@ static cJSON *to_json(lua_State *L, int idx, const cJSON *reference, int depth, 
         const char *s = lua_tolstring(L, idx, &len);
         if (strlen(s) != len) {
             snprintf(err, cap, "cannot encode a string with a NUL byte as JSON");
+            return NULL;
+        }
+        if (!utf8_valid(s, len)) {
+            snprintf(err, cap, "cannot encode a string that is not valid UTF-8 as JSON");
             return NULL;
         }
         out = cJSON_CreateString(s);
@@ -566,6 +577,11 @@ static bool collect_extensions(lua_State *L, int idx, pending_changes *p, char *
             lua_pop(L, 2);
             return false;
         }
+        if (!utf8_valid(lua_tostring(L, -1), lua_rawlen(L, -1))) {
+            snprintf(err, cap, "event.extensions.%.40s is not valid UTF-8", lua_tostring(L, -2));
+            lua_pop(L, 2);
+            return false;
+        }
         if (p->extension_count == allocated) {
             extension_change *grown = malloc(2 * allocated * sizeof *grown);
             if (!grown) {
@@ -772,6 +788,9 @@ static bool collect_changes(lua_State *L, int table, const lua_event_view *view,
                 p->untouched[context] = true;
             } else if (strlen(p->context[context]) != len) {
                 snprintf(err, cap, "event.%s contains a NUL byte", key);
+                return false;
+            } else if (!utf8_valid(p->context[context], len)) {
+                snprintf(err, cap, "event.%s is not valid UTF-8", key);
                 return false;
             }
         } else if (strcmp(key, "data") == 0) {

@@ -4,6 +4,7 @@
  * too. */
 #include "check.h"
 #include "http/cloudevents_http.h"
+#include "sources/horizon/horizon_checkpoint.h"
 #include "sources/horizon/horizon_event.h"
 #include "sources/vcenter/checkpoint.h"
 #include "sources/vcenter/vcenter_convert.h"
@@ -274,6 +275,36 @@ static void test_horizon_time_outside_rfc3339_years(void)
     CHECK_STR(out, "2021-07-27T07:12:19.490Z");
 }
 
+/* fuzz_k8s_objects: a checkpoint with lastEventKey 6249999999999999 (16 digits, below 2^53, so
+ * accepted) was written back as 6.25e+15: cJSON prints 15 digits when they read back within a
+ * relative DBL_EPSILON, and the next start resumed from 6250000000000000. Keys and ids are now
+ * written with every digit (json_integer), in the vCenter and the Horizon checkpoint. */
+static void test_sixteen_digit_checkpoint_key_reads_back_the_same(void)
+{
+    checkpoint_record record = {.last_event_key = 6249999999999999LL};
+    char *text = checkpoint_render(&record);
+    CHECK(text && strstr(text, "\"lastEventKey\":6249999999999999,"));
+    checkpoint_record again;
+    char err[512] = "";
+    CHECK(text && checkpoint_parse(text, strlen(text), "test", &again, err, sizeof err) == 1);
+    CHECK(again.last_event_key == 6249999999999999LL);
+    free(text);
+
+    char path[] = "/tmp/test_fuzz_findings_hz_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    horizon_checkpoint cp = {.last_time_ms = 1627369939490LL, .last_id = 8999999999999999LL};
+    snprintf(cp.horizon, sizeof cp.horizon, "https://h");
+    CHECK(horizon_checkpoint_save(path, &cp, err, sizeof err) == 0);
+    horizon_checkpoint loaded = {0};
+    CHECK(horizon_checkpoint_load(path, &loaded, err, sizeof err) == 1);
+    CHECK(loaded.last_id == 8999999999999999LL);
+    CHECK(loaded.last_time_ms == 1627369939490LL);
+    horizon_checkpoint_free(&loaded);
+    unlink(path);
+}
+
 int main(void)
 {
     RUN_TEST(test_long_extension_name_survives_binary_mode);
@@ -283,5 +314,6 @@ int main(void)
     RUN_TEST(test_empty_xsi_type_is_refused);
     RUN_TEST(test_checkpoint_key_outside_int64_is_refused);
     RUN_TEST(test_horizon_time_outside_rfc3339_years);
+    RUN_TEST(test_sixteen_digit_checkpoint_key_reads_back_the_same);
     return CHECK_DONE();
 }

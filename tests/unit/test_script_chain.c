@@ -313,6 +313,14 @@ static void test_invalid_changes(void)
         {"function process(e) e.routes = {'a', 5} end", "event.routes[2]"},
         {"function process(e) e.routes = 'a' end", "event.routes must be nil or an array"},
         {"function process(e) er.route(e, '') end", "10-s.lua:1: bad argument #2 to 'route'"},
+        /* Bytes that are not UTF-8 are refused where the script set them, not by a strict
+         * receiver at delivery (regression: they reached the processor). */
+        {"function process(e) e.subject = 'vm\\xff' end", "event.subject is not valid UTF-8"},
+        {"function process(e) e.extensions.tag = '\\xc3\\x28' end",
+         "event.extensions.tag is not valid UTF-8"},
+        {"function process(e) e.data = {name = 'a\\xed\\xa0\\x80'} end",
+         "a string that is not valid UTF-8"},
+        {"function process(e) e.data = {['k\\xfe'] = 1} end", "member name is not valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         event *ev = new_event("a", "{\"k\":1}");

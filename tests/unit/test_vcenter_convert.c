@@ -350,6 +350,18 @@ static void test_times_and_big_numbers_keep_go_encoding(void)
     CHECK_CONTAINS(text, "\"Datacenter\":null");
     free(text);
     cJSON_Delete(data);
+    /* 16 digits below 2^53: cJSON's own printing wrote 6.25e+15 (regression). */
+    data = data_text(&ctx,
+                     VIM_OPEN
+                     "xsi:type=\"DatastoreCapacityIncreasedEvent\"><key>7</key><chainId>7</chainId>"
+                     "<oldCapacity>6249999999999999</oldCapacity><newCapacity>-6249999999999999"
+                     "</newCapacity></returnval>",
+                     NULL);
+    text = data ? cJSON_PrintUnformatted(data) : NULL;
+    CHECK_CONTAINS(text, "\"OldCapacity\":6249999999999999,");
+    CHECK_CONTAINS(text, "\"NewCapacity\":-6249999999999999}");
+    free(text);
+    cJSON_Delete(data);
     /* Absent plain fields are Go's zero values, not null. */
     data = data_text(&ctx, VIM_OPEN "xsi:type=\"VmPoweredOnEvent\"><key>1</key></returnval>", NULL);
     text = data ? cJSON_PrintUnformatted(data) : NULL;

@@ -2,6 +2,7 @@
 #include "sources/horizon/horizon_checkpoint.h"
 
 #include "atomic_file.h"
+#include "json_integer.h"
 #include "small_file.h"
 #include "sources/horizon/horizon_event.h"
 
@@ -144,12 +145,12 @@ int horizon_checkpoint_save(const char *path, const horizon_checkpoint *cp, char
                            sizeof created);
     cJSON *json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "horizon", cp->horizon);
-    cJSON_AddNumberToObject(json, "lastEventTime", (double)cp->last_time_ms);
+    cJSON_AddItemToObject(json, "lastEventTime", json_int64(cp->last_time_ms));
     cJSON_AddStringToObject(json, "lastEventTimestamp", last);
     cJSON *ids = cJSON_AddArrayToObject(json, "lastEventIds");
     for (size_t i = 0; ids && i < cp->last_ids.count; i++)
-        cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)cp->last_ids.ids[i]));
-    cJSON_AddNumberToObject(json, "lastEventId", (double)cp->last_id);
+        cJSON_AddItemToArray(ids, json_int64(cp->last_ids.ids[i]));
+    cJSON_AddItemToObject(json, "lastEventId", json_int64(cp->last_id));
     cJSON_AddStringToObject(json, "lastEventType", cp->last_type);
     cJSON_AddStringToObject(json, "createdTimestamp", created);
     char *text = cJSON_PrintUnformatted(json);

@@ -2,6 +2,7 @@
 #include "sources/vcenter/checkpoint.h"
 
 #include "atomic_file.h"
+#include "json_integer.h"
 #include "small_file.h"
 
 #include <cjson/cJSON.h>
@@ -84,7 +85,7 @@ char *checkpoint_render(const checkpoint_record *record)
     cJSON *json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "vCenter", record->vcenter);
     cJSON_AddStringToObject(json, "lastEventUUID", record->last_event_uuid);
-    cJSON_AddNumberToObject(json, "lastEventKey", (double)record->last_event_key);
+    cJSON_AddItemToObject(json, "lastEventKey", json_int64(record->last_event_key));
     cJSON_AddStringToObject(json, "lastEventType", record->last_event_type);
     cJSON_AddStringToObject(json, "lastEventKeyTimestamp",
                             record->last_event_key_timestamp[0] ? record->last_event_key_timestamp

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sources/vcenter/vsphere_types.h"
+#include "json_integer.h"
 
 /* The XML -> JSON half: walks an element against the generated type table and produces what
  * encoding/json writes for the govmomi value the same XML decodes into. Every field appears
@@ -20,7 +21,6 @@
 #define XSI_NAMESPACE "http://www.w3.org/2001/XMLSchema-instance"
 #define ZERO_TIME "0001-01-01T00:00:00Z"
 /* Largest integer a double holds exactly: beyond it numbers are written verbatim (raw). */
-#define EXACT_DOUBLE_LIMIT 9007199254740992LL
 /* Nesting guard against hostile input; real events nest a handful of levels. */
 #define MAX_DEPTH 64
 
@@ -90,16 +90,13 @@ static cJSON *json_integer(const char *text)
         uv = strtoull(text, &end, 10);
     if (errno || !end || *end)
         return cJSON_CreateString(text); /* not a number: keep what was sent */
+    /* Every digit kept, as Go's encoding/json writes an int64 or uint64. */
+    if (negative)
+        return json_int64(sv);
+    if (uv <= (unsigned long long)INT64_MAX)
+        return json_int64((int64_t)uv);
     char digits[32];
-    if (negative) {
-        if (sv >= -EXACT_DOUBLE_LIMIT)
-            return cJSON_CreateNumber((double)sv);
-        snprintf(digits, sizeof digits, "%lld", sv);
-    } else {
-        if (uv <= (unsigned long long)EXACT_DOUBLE_LIMIT)
-            return cJSON_CreateNumber((double)uv);
-        snprintf(digits, sizeof digits, "%llu", uv);
-    }
+    snprintf(digits, sizeof digits, "%llu", uv);
     return cJSON_CreateRaw(digits);
 }
 
