@@ -47,7 +47,6 @@ typedef struct commit_job {
     char *open_path; /* the target's file to open first, NULL to write to fd */
     uint64_t open_segment;
     bool directory_synced;
-    bool sync;
     uint64_t disk_ns; /* spent in write and fdatasync */
     int error;        /* errno of a failed open, write or sync, 0 on success */
     waiter *waiters;
@@ -201,6 +200,25 @@ event *disk_queue_decode_event(const uint8_t *payload, size_t len, char **source
     return ev;
 }
 
+/* Room for one more item in the array whose pointer is at array_pointer (count of *cap used),
+ * doubling from first_cap; false when out of memory (the array is then unchanged). The pointer
+ * is read and written with memcpy: it is a segment *, a waiter *, ..., not a void *. */
+static bool room_for_one(void *array_pointer, size_t *cap, size_t count, size_t item_size,
+                         size_t first_cap)
+{
+    if (count < *cap)
+        return true;
+    size_t grown_cap = *cap ? *cap * 2 : first_cap;
+    void *array;
+    memcpy(&array, array_pointer, sizeof array);
+    void *grown = realloc(array, grown_cap * item_size);
+    if (!grown)
+        return false;
+    memcpy(array_pointer, &grown, sizeof grown);
+    *cap = grown_cap;
+    return true;
+}
+
 static bool buffer_reserve(byte_buffer *b, size_t more)
 {
     if (b->len + more <= b->cap)
@@ -253,14 +271,8 @@ static segment *find_segment(disk_queue *dq, uint64_t id)
 
 static segment *add_segment(disk_queue *dq, uint64_t id)
 {
-    if (dq->segment_count == dq->segment_cap) {
-        size_t cap = dq->segment_cap ? dq->segment_cap * 2 : 8;
-        segment *grown = realloc(dq->segments, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        dq->segments = grown;
-        dq->segment_cap = cap;
-    }
+    if (!room_for_one(&dq->segments, &dq->segment_cap, dq->segment_count, sizeof *dq->segments, 8))
+        return NULL;
     segment *s = &dq->segments[dq->segment_count++];
     *s = (segment){.id = id};
     return s;
@@ -303,18 +315,12 @@ static void delete_segment(disk_queue *dq, segment *s)
 {
     uint64_t id = s->id;
     forget_segment(dq, s);
-    if (dq->doomed_count == dq->doomed_cap) {
-        size_t cap = dq->doomed_cap ? dq->doomed_cap * 2 : 8;
-        uint64_t *grown = realloc(dq->doomed, cap * sizeof *grown);
-        if (!grown) {
-            int error = unlink_segment_files(dq->dir, id);
-            if (error)
-                log_warn("disk-queue", "could not delete segment %" PRIu64 " in %s: %s", id,
-                         dq->dir, strerror(error));
-            return;
-        }
-        dq->doomed = grown;
-        dq->doomed_cap = cap;
+    if (!room_for_one(&dq->doomed, &dq->doomed_cap, dq->doomed_count, sizeof *dq->doomed, 8)) {
+        int error = unlink_segment_files(dq->dir, id);
+        if (error)
+            log_warn("disk-queue", "could not delete segment %" PRIu64 " in %s: %s", id, dq->dir,
+                     strerror(error));
+        return;
     }
     dq->doomed[dq->doomed_count++] = id;
     schedule_marks(dq);
@@ -391,7 +397,7 @@ static void commit_work(uv_work_t *work)
         }
         at += (size_t)n;
     }
-    if (job->sync && fdatasync(job->fd) != 0)
+    if (fdatasync(job->fd) != 0)
         job->error = errno;
     job->disk_ns = uv_hrtime() - started;
 }
@@ -402,7 +408,7 @@ static void commit_done(uv_work_t *work, int status)
     disk_queue *dq = job->dq;
     dq->committing = NULL;
     dq->commits++;
-    if (job->sync && job->error == 0)
+    if (job->error == 0)
         dq->fsyncs++;
     if (job->directory_synced)
         dq->fsyncs++;
@@ -413,7 +419,7 @@ static void commit_done(uv_work_t *work, int status)
         dq->fd_segment = job->open_segment;
     }
     bool ok = status == 0 && job->error == 0;
-    if (ok && job->sync && dq->commit_observer)
+    if (ok && dq->commit_observer)
         dq->commit_observer(dq->commit_observer_user, (double)job->disk_ns / 1e9);
     if (!ok) {
         /* Part of the buffer may be on disk: later records would sit behind a torn one, so the
@@ -458,7 +464,6 @@ static void start_commit(disk_queue *dq)
         }
     }
     job->buffer = dq->pending;
-    job->sync = dq->pending.len > 0 || dq->waiter_count > 0;
     job->waiters = dq->waiters;
     job->waiter_count = dq->waiter_count;
     dq->pending = (byte_buffer){0};
@@ -711,15 +716,9 @@ bool disk_queue_append(disk_queue *dq, event *ev)
 
 void disk_queue_when_durable(disk_queue *dq, disk_queue_durable_fn fn, void *user)
 {
-    if (dq->waiter_count == dq->waiter_cap) {
-        size_t cap = dq->waiter_cap ? dq->waiter_cap * 2 : 16;
-        waiter *grown = realloc(dq->waiters, cap * sizeof *grown);
-        if (!grown) {
-            fn(user, false);
-            return;
-        }
-        dq->waiters = grown;
-        dq->waiter_cap = cap;
+    if (!room_for_one(&dq->waiters, &dq->waiter_cap, dq->waiter_count, sizeof *dq->waiters, 16)) {
+        fn(user, false);
+        return;
     }
     dq->waiters[dq->waiter_count++] = (waiter){fn, user};
     maybe_commit(dq);
@@ -796,14 +795,8 @@ typedef struct recovery {
 
 static bool remember_finished(recovery *r, uint64_t id)
 {
-    if (r->finished_count == r->finished_cap) {
-        size_t cap = r->finished_cap ? r->finished_cap * 2 : 1024;
-        uint64_t *grown = realloc(r->finished, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        r->finished = grown;
-        r->finished_cap = cap;
-    }
+    if (!room_for_one(&r->finished, &r->finished_cap, r->finished_count, sizeof *r->finished, 1024))
+        return false;
     r->finished[r->finished_count++] = id;
     return true;
 }
@@ -841,16 +834,10 @@ static void recover_record(void *user, const disk_queue_record *record)
                  r->segment->id, record->id, reason);
         return;
     }
-    if (r->event_count == r->event_cap) {
-        size_t cap = r->event_cap ? r->event_cap * 2 : 256;
-        recovered_event *grown = realloc(r->events, cap * sizeof *grown);
-        if (!grown) {
-            event_unref(ev);
-            free(source);
-            return;
-        }
-        r->events = grown;
-        r->event_cap = cap;
+    if (!room_for_one(&r->events, &r->event_cap, r->event_count, sizeof *r->events, 256)) {
+        event_unref(ev);
+        free(source);
+        return;
     }
     ev->journal_id = record->id;
     ev->journal_segment = r->segment->id;
