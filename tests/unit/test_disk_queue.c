@@ -426,6 +426,31 @@ static void test_one_fdatasync_serves_a_burst(void)
     harness_finish(&h);
 }
 
+/* queue.syncInterval paces commits: three commits one after the other (each waits for the one
+ * before) cannot all fit in less than two intervals. Only a lower bound is asserted, which a slow
+ * machine cannot break; 0, the default, leaves the pace to the disk. */
+static void test_sync_interval_paces_commits(void)
+{
+    harness h;
+    harness_init(&h);
+    disk_queue_options o = options_for(&h, 1 << 24, 1 << 20);
+    o.sync_interval_seconds = 0.2;
+    char err[256] = "";
+    h.dq = disk_queue_open(&h.loop, &o, on_recovered, &h, &h.stats, err, sizeof err);
+    CHECK(h.dq != NULL);
+    uint64_t started = uv_hrtime();
+    event *evs[3];
+    for (int i = 0; i < 3; i++)
+        append_durably(&h, &evs[i], i, 1);
+    double seconds = (double)(uv_hrtime() - started) / 1e9;
+    CHECK(seconds >= 0.39);
+    CHECK(disk_queue_commits(h.dq) == 3);
+    for (int i = 0; i < 3; i++)
+        event_unref(evs[i]);
+    close_queue(&h);
+    harness_finish(&h);
+}
+
 static void test_a_second_router_cannot_share_the_directory(void)
 {
     harness h;
@@ -465,6 +490,7 @@ int main(void)
     RUN_TEST(test_torn_marks_only_deliver_again);
     RUN_TEST(test_leftover_marks_file_is_removed);
     RUN_TEST(test_one_fdatasync_serves_a_burst);
+    RUN_TEST(test_sync_interval_paces_commits);
     RUN_TEST(test_a_second_router_cannot_share_the_directory);
     RUN_TEST(test_scan_stops_at_garbage);
     return CHECK_DONE();
